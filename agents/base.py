@@ -1,0 +1,76 @@
+"""The agent protocol shared by classical and LLM decision makers.
+
+Life cycle of one run (driven by ``experiments.runner``)::
+
+    agent.reset(env, rng)                    # once, env is the *unwrapped* Gymnasium env
+    for t in range(horizon):
+        decision = drive(agent.decide(obs))  # generator: may yield LLM requests, returns a Decision
+        obs, reward, term, trunc, info = env.step(decision.action)
+        agent.observe(decision.action, reward, info)
+
+``decide`` is a generator so that the runner can advance many runs in lockstep: an LLM agent ``yield``\\ s a
+list of :class:`~agents.llm.types.LLMRequest` and receives, via ``send``, one list of completions per request
+(``request.n`` each); the runner gathers the requests of all runs of one step into one backend call. A
+classical agent yields nothing: the default ``decide`` just wraps ``act``.
+
+Agents draw randomness only from the ``rng`` given to ``reset`` so that a run is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from agents.llm.types import Completion, LLMRequest
+
+DecisionGen = Generator[list[LLMRequest], list[list[Completion]], "Decision"]
+
+
+@dataclass
+class Decision:
+    """What an agent decided this step.
+
+    ``record`` holds agent-specific, JSON-serialisable fields the run store keeps with the step (raw LLM text,
+    parse status, prompt hashes, optimiser choices, ...). ``llm_failure`` is True when the LLM output could not
+    be parsed and the configured fallback action was played.
+    """
+
+    action: Any
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class AgentParams(BaseModel):
+    """Base of every agent's parameter model: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Agent:
+    """Base class. Subclasses set ``kind`` and ``Params`` and implement ``reset``/``act``/``observe``
+    (classical) or ``reset``/``decide``/``observe`` (LLM)."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type[AgentParams]] = AgentParams
+    #: True for agents that call an LLM (they need an ``llm`` block in the config).
+    uses_llm: ClassVar[bool] = False
+
+    def __init__(self, params: AgentParams | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def act(self, observation: Any) -> Any:
+        raise NotImplementedError
+
+    def decide(self, observation: Any) -> DecisionGen:
+        return Decision(self.act(observation))
+        yield  # pragma: no cover  (makes this a generator)
+
+    def observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
+        raise NotImplementedError

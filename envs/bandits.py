@@ -1,0 +1,189 @@
+"""K-armed bandit environments (METHODS §4.1): stationary Bernoulli/Gaussian, piecewise-stationary, drifting.
+
+Contract (all classes):
+
+- ``action_space = Discrete(K)``; the observation is a constant ``0`` (``Discrete(1)``): a bandit has no state,
+  agents learn from the rewards passed to ``observe``.
+- ``reset(seed=...)`` seeds the reward stream. **Common random numbers**: the reward for (round t, arm a) is a
+  function of the seed, t and a only -- every round draws one noise value per arm, whichever arm is played -- so
+  all agents run under one seed see identical luck.
+- ``step(a)`` returns ``(0, reward, False, truncated, info)`` with ``truncated`` True once ``horizon`` rounds
+  were played (when a horizon is set). ``info`` carries the oracle quantities regret needs:
+  ``expected_reward`` (mean of the played arm this round), ``optimal_expected_reward`` (best mean this round),
+  ``optimal_action`` (an arm attaining it) and ``means`` (all arm means this round, list of K floats).
+- Non-stationary variants change the means *before* a round's draw; the means of round t depend only on the
+  seed and t, never on the agent's actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+RewardKind = Literal["bernoulli", "gaussian"]
+
+
+class MeansBandit(gym.Env):
+    """A K-armed bandit with explicit arm means.
+
+    Args:
+        means: the K arm means (Bernoulli: probabilities in [0, 1]).
+        reward: ``"bernoulli"`` (reward 1 with probability mean) or ``"gaussian"`` (mean + ``noise_std`` · N(0,1)).
+        noise_std: standard deviation of Gaussian rewards.
+        horizon: rounds per episode (``truncated`` afterwards); ``None`` for no limit.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        means: list[float] | np.ndarray,
+        reward: RewardKind = "bernoulli",
+        noise_std: float = 1.0,
+        horizon: int | None = None,
+    ) -> None:
+        means = np.asarray(means, dtype=np.float64)
+        if means.ndim != 1 or len(means) < 2:
+            raise ValueError(f"means must be a list of at least 2 numbers, got {means.tolist()}")
+        if reward not in ("bernoulli", "gaussian"):
+            raise ValueError(f"reward must be 'bernoulli' or 'gaussian', got {reward!r}")
+        if reward == "bernoulli" and ((means < 0) | (means > 1)).any():
+            raise ValueError(f"Bernoulli means must lie in [0, 1], got {means.tolist()}")
+        self.base_means = means
+        self.reward_kind: RewardKind = reward
+        self.noise_std = float(noise_std)
+        self.horizon = horizon
+        self.n_arms = len(means)
+        self.action_space = spaces.Discrete(self.n_arms)
+        self.observation_space = spaces.Discrete(1)
+        self.t = 0
+        self._means = means.copy()
+
+    # -- hooks for non-stationary subclasses -------------------------------------------------------------
+    def _init_dynamics(self) -> None:
+        """Called by ``reset`` after seeding; subclasses draw their schedule here."""
+        self._means = self.base_means.copy()
+
+    def means_at(self, t: int) -> np.ndarray:
+        """Arm means in round ``t`` (0-based). Stationary: the base means."""
+        return self._means
+
+    # -- Gymnasium API -------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        # Separate streams: the noise stream must not depend on how many draws the dynamics used.
+        dyn_seed, noise_seed = self.np_random.integers(0, 2**63 - 1, size=2)
+        self._dyn_rng = np.random.default_rng(int(dyn_seed))
+        self._noise_rng = np.random.default_rng(int(noise_seed))
+        self._init_dynamics()
+        return 0, {"means": self.means_at(0).tolist()}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an arm index in [0, {self.n_arms}), got {action!r}")
+        a = int(action)
+        means = self.means_at(self.t)
+        if self.reward_kind == "bernoulli":
+            u = self._noise_rng.random(self.n_arms)  # one draw per arm per round: common random numbers
+            reward = float(u[a] < means[a])
+        else:
+            z = self._noise_rng.standard_normal(self.n_arms)
+            reward = float(means[a] + self.noise_std * z[a])
+        best = int(np.argmax(means))
+        info = {
+            "expected_reward": float(means[a]),
+            "optimal_expected_reward": float(means[best]),
+            "optimal_action": best,
+            "means": means.tolist(),
+        }
+        self.t += 1
+        truncated = self.horizon is not None and self.t >= self.horizon
+        return 0, reward, False, truncated, info
+
+
+def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:
+    """Krishnamurthy et al. instance: best arm 0.5 + Δ/2, the others 0.5 − Δ/2."""
+    if not 0 <= best_arm < n_arms:
+        raise ValueError(f"best_arm must be in [0, {n_arms}), got {best_arm}")
+    means = [0.5 - delta / 2] * n_arms
+    means[best_arm] = 0.5 + delta / 2
+    return means
+
+
+class TwoLevelBandit(MeansBandit):
+    """Bernoulli bandit with one best arm (``best_arm``, 0-based) at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2."""
+
+    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int = 0, horizon: int | None = None):
+        super().__init__(two_level_means(n_arms, delta, best_arm), "bernoulli", horizon=horizon)
+        self.delta = delta
+        self.best_arm = best_arm
+
+
+class PiecewiseStationaryBandit(MeansBandit):
+    """Means switch at change points: every ``period`` rounds, the means are permuted at random.
+
+    The initial means are ``means``; at each change point a fresh random permutation of the base means is drawn
+    from the seed (so the best arm usually moves). ``change_points`` (explicit round indices) overrides
+    ``period``.
+    """
+
+    def __init__(
+        self,
+        means: list[float] | None = None,
+        period: int = 50,
+        change_points: list[int] | None = None,
+        reward: RewardKind = "bernoulli",
+        noise_std: float = 1.0,
+        horizon: int | None = None,
+    ) -> None:
+        super().__init__(means if means is not None else two_level_means(5, 0.2, 0), reward, noise_std, horizon)
+        if change_points is None and period < 1:
+            raise ValueError(f"period must be >= 1, got {period}")
+        self.period = period
+        self.change_points = sorted(change_points) if change_points is not None else None
+
+    def _init_dynamics(self) -> None:
+        self._segments: list[np.ndarray] = [self.base_means.copy()]
+
+    def _segment(self, t: int) -> int:
+        if self.change_points is not None:
+            return int(np.searchsorted(self.change_points, t, side="right"))
+        return t // self.period
+
+    def means_at(self, t: int) -> np.ndarray:
+        k = self._segment(t)
+        while len(self._segments) <= k:  # drawn in order, so they depend on the seed only
+            self._segments.append(self._dyn_rng.permutation(self.base_means))
+        return self._segments[k]
+
+
+class DriftingBandit(MeansBandit):
+    """Means follow independent bounded random walks: ``μ_{t+1} = clip(μ_t + σ_drift · N(0,1), low, high)``."""
+
+    def __init__(
+        self,
+        means: list[float] | None = None,
+        drift_std: float = 0.02,
+        low: float = 0.05,
+        high: float = 0.95,
+        reward: RewardKind = "bernoulli",
+        noise_std: float = 1.0,
+        horizon: int | None = None,
+    ) -> None:
+        super().__init__(means if means is not None else two_level_means(5, 0.2, 0), reward, noise_std, horizon)
+        if not low < high:
+            raise ValueError(f"need low < high, got low={low}, high={high}")
+        self.drift_std, self.low, self.high = float(drift_std), float(low), float(high)
+
+    def _init_dynamics(self) -> None:
+        self._path: list[np.ndarray] = [np.clip(self.base_means, self.low, self.high)]
+
+    def means_at(self, t: int) -> np.ndarray:
+        while len(self._path) <= t:
+            step = self.drift_std * self._dyn_rng.standard_normal(self.n_arms)
+            self._path.append(np.clip(self._path[-1] + step, self.low, self.high))
+        return self._path[t]

@@ -1,0 +1,38 @@
+"""Registers the suite's environment ids with Gymnasium (``expobench/...``)."""
+
+from __future__ import annotations
+
+import importlib
+
+import gymnasium as gym
+
+_BANDITS = {
+    "expobench/MAB-v0": ("envs.bandits:MeansBandit", {"means": [0.3, 0.5, 0.7]}),
+    "expobench/MAB-hard-v0": ("envs.bandits:TwoLevelBandit", {"n_arms": 5, "delta": 0.2, "best_arm": 0}),
+    "expobench/MAB-easy-v0": ("envs.bandits:TwoLevelBandit", {"n_arms": 4, "delta": 0.5, "best_arm": 0}),
+    "expobench/MAB-hard-changepoint-v0": ("envs.bandits:PiecewiseStationaryBandit", {"period": 50}),
+    "expobench/MAB-hard-drift-v0": ("envs.bandits:DriftingBandit", {"drift_std": 0.02}),
+    "expobench/MAB-gaussian-v0": (
+        "envs.bandits:MeansBandit",
+        {"means": [0.0, 0.5, 1.0, 0.25, 0.75], "reward": "gaussian", "noise_std": 1.0},
+    ),
+}
+
+
+def _register_all() -> None:
+    for env_id, (entry, kwargs) in _BANDITS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)
+    try:  # the optimisation-task families register themselves
+        importlib.import_module("envs.optim_registry")
+    except ModuleNotFoundError as e:
+        if e.name != "envs.optim_registry":
+            raise
+
+
+def registered_ids() -> list[str]:
+    """All ``expobench/...`` ids, sorted."""
+    return sorted(k for k in gym.registry if k.startswith("expobench/"))
+
+
+_register_all()

@@ -1,0 +1,1 @@
+"""Configuration, runner, run store, metrics, plots and CLI of the suite."""

@@ -1,0 +1,148 @@
+"""``expobench`` command line: run experiments, summarise and plot their results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+EXIT_USAGE = 2
+
+
+def _seeds(text: str) -> list[int]:
+    """``0,1,2`` or ``0-4`` (inclusive range)."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(x) for x in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds: expected e.g. 0,1,2 or 0-4, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="expobench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or resume) an experiment from a YAML config")
+    run.add_argument("config", help="path to the experiment YAML")
+    run.add_argument("--out", help="override the config's output directory")
+    run.add_argument("--seeds", type=_seeds, help="override the seeds, e.g. 0,1,2 or 0-4")
+    run.add_argument("--no-cache", action="store_true", help="bypass the LLM response cache")
+    run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    summ = sub.add_parser("summary", help="per-agent table of final regret and diagnostics")
+    summ.add_argument("out", help="an experiment output directory")
+    summ.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    plot = sub.add_parser("plot", help="write the experiment's plots (PNG) into its output directory")
+    plot.add_argument("out", help="an experiment output directory")
+
+    sub.add_parser("envs", help="list the registered environment ids")
+    sub.add_parser("agents", help="list the agent kinds")
+    return p
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> int:
+    print(f"expobench: error: {msg}", file=sys.stderr)
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from experiments.config import dump_config, load_config
+    from experiments.errors import ConfigError, StoreMismatch
+
+    try:
+        cfg = load_config(args.config, {"out": args.out, "seeds": args.seeds})
+    except ConfigError as e:
+        return _fail(str(e))
+    if args.print_config:
+        print(dump_config(cfg), end="")
+        return 0
+    from agents.llm.types import LLMError
+    from experiments.runner import ReplayMismatch, run_experiment
+
+    try:
+        store = run_experiment(cfg, use_cache=not args.no_cache, progress=not args.quiet)
+    except StoreMismatch as e:
+        return _fail(str(e))
+    except (LLMError, ReplayMismatch) as e:
+        return _fail(f"{e}\nCommitted steps are kept; run the same command again to resume.", code=1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; committed steps are kept; run the same command again to resume.", code=130)
+    _print_summary(store, as_json=False)
+    print(f"results: {store.path}")
+    store.close()
+    return 0
+
+
+def _open_store(out: str) -> Any:
+    from experiments.store import RunStore
+
+    return RunStore(Path(out), create=False)
+
+
+def _print_summary(store: Any, as_json: bool) -> None:
+    from experiments.metrics import summarize
+
+    summaries = summarize(store)
+    if as_json:
+        print(json.dumps([s.to_json() for s in summaries], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{store.get_meta('name', store.out.name)}: final cumulative regret (mean ± s.e.)")
+    diag_keys = sorted({k for s in summaries for k in s.diagnostics})
+    for col in ["agent", "runs", "T", "regret", *diag_keys]:
+        table.add_column(col, justify="left" if col == "agent" else "right")
+    for s in summaries:
+        diags = [f"{s.diagnostics[k]:.3f}" if k in s.diagnostics else "" for k in diag_keys]
+        table.add_row(s.agent, str(s.runs), str(s.horizon), f"{s.regret_mean:.2f} ± {s.regret_se:.2f}", *diags)
+    Console().print(table)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    try:
+        store = _open_store(args.out)
+    except FileNotFoundError as e:
+        return _fail(str(e))
+    _print_summary(store, args.json)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from experiments.plots import plot_regret
+
+    try:
+        store = _open_store(args.out)
+        print(plot_regret(store))
+    except (FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "envs":
+        from envs import registered_ids
+
+        print("\n".join(registered_ids()))
+        return 0
+    if args.command == "agents":
+        from agents.registry import agent_kinds
+
+        print("\n".join(agent_kinds()))
+        return 0
+    return {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

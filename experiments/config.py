@@ -1,0 +1,200 @@
+"""Typed experiment configuration (YAML → pydantic). Every field is documented; ``expobench run --print-config``
+shows the resolved config with all defaults.
+
+Errors are raised as :class:`~experiments.errors.ConfigError` with one line per problem, each naming the field
+path, the bad value and what is allowed -- before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agents.llm.config import LLMConfig
+from experiments.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnvConfig(_Strict):
+    id: str = Field(description="A registered environment id, e.g. expobench/MAB-hard-v0 (see `expobench envs`).")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for gymnasium.make.")
+
+    @field_validator("id")
+    @classmethod
+    def _known_id(cls, v: str) -> str:
+        from envs import registered_ids
+
+        ids = registered_ids()
+        if v not in ids:
+            raise ValueError(f"unknown env id; allowed: {', '.join(ids)}")
+        return v
+
+
+class OptimizerConfig(_Strict):
+    kind: str = Field("fixed", description="Meta-prompt optimiser: fixed, expo, expo_es, gpo, random, opro, ...")
+    params: dict[str, Any] = Field(default_factory=dict, description="The optimiser's parameters.")
+    pool: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Candidate pool: {path: a pool JSON} or generation settings {n_desc, n_instr, temperature}.",
+    )
+    llm: LLMConfig | None = Field(None, description="The optimiser's own LLM (default: the agent's LLM).")
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> OptimizerConfig:
+        from metaopt.registry import OPTIMIZERS
+
+        if self.kind not in OPTIMIZERS:
+            raise ValueError(f"kind={self.kind!r}: unknown optimizer kind; allowed: {', '.join(sorted(OPTIMIZERS))}")
+        _check_params(OPTIMIZERS[self.kind].Params, self.params)
+        return self
+
+
+def _check_params(model: type[BaseModel], params: dict[str, Any]) -> None:
+    try:
+        model(**params)
+    except ValidationError as e:
+        raise ValueError("; ".join(_describe(err, prefix="params") for err in e.errors())) from None
+
+
+class AgentConfig(_Strict):
+    name: str = Field(description="Unique name of this agent in the experiment; used in run names.")
+    kind: str = Field(description="Agent kind (see `expobench agents`), e.g. ucb, thompson, llm_bandit.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The agent kind's parameters.")
+    llm: LLMConfig | None = Field(None, description="LLM settings for this agent (default: the experiment's `llm`).")
+    optimizer: OptimizerConfig | None = Field(
+        None, description="Meta-prompt optimiser for LLM agents (default: fixed meta-prompt)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("names use letters, digits, '_', '.', '-' and start with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> AgentConfig:
+        from agents.registry import AGENTS, agent_kinds
+
+        kinds = agent_kinds()
+        if self.kind not in kinds:
+            raise ValueError(f"kind={self.kind!r}: unknown agent kind; allowed: {', '.join(kinds)}")
+        cls = AGENTS[self.kind]
+        _check_params(cls.Params, self.params)
+        if self.optimizer is not None and not cls.uses_llm:
+            raise ValueError(f"optimizer: agent kind {self.kind!r} takes no meta-prompt optimizer")
+        return self
+
+
+class CacheConfig(_Strict):
+    enabled: bool = Field(True, description="Use the LLM response cache (replays identical requests).")
+    path: Path | None = Field(
+        None, description="Cache file; default: llm_cache.sqlite in the experiment's out directory."
+    )
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field(description="Experiment name.")
+    env: EnvConfig = Field(description="The environment every run plays.")
+    horizon: int = Field(100, ge=1, description="Decisions (rounds / iterations) per run.")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One run per seed and agent.")
+    agents: list[AgentConfig] = Field(min_length=1, description="The agents to compare.")
+    out: Path = Field(Path("runs/experiment"), description="Output directory (run store, plots).")
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="Default LLM settings for LLM agents.")
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="LLM response cache.")
+    batch_width: int = Field(
+        64, ge=1, description="Runs advanced in lockstep; their LLM requests of one step go in one backend call."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("names use letters, digits, '_', '.', '-' and start with a letter or digit")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError("seeds must be distinct non-negative integers")
+        return v
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_names(cls, v: list[AgentConfig]) -> list[AgentConfig]:
+        names = [a.name for a in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"agent names must be unique; repeated: {', '.join(dup)}")
+        return v
+
+    def llm_for(self, agent: AgentConfig) -> LLMConfig:
+        return agent.llm if agent.llm is not None else self.llm
+
+    def cache_path(self) -> Path:
+        return self.cache.path if self.cache.path is not None else self.out / "llm_cache.sqlite"
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(err: dict[str, Any], prefix: str = "") -> str:
+    loc = _loc(tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+    if prefix:
+        loc = f"{prefix}.{loc}" if loc != "(top level)" else prefix
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown field (value {err['input']!r})"
+    if err["type"] == "missing":
+        return f"{loc}: required field is missing"
+    if err["type"] == "value_error":
+        return f"{loc}: {msg}"
+    return f"{loc}: {msg} (got {err['input']!r})"
+
+
+def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
+    """Validate a parsed YAML document. Raises :class:`ConfigError` listing every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        lines = [_describe(err) for err in e.errors()]
+        raise ConfigError(f"{source}: invalid config\n" + "\n".join(f"  {line}" for line in lines)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read and validate a YAML config; ``overrides`` replace top-level fields (e.g. ``out``, ``seeds``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if isinstance(data, dict) and overrides:
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    return parse_config(data, source=str(path))
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The resolved config as YAML (every default visible)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

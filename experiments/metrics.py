@@ -1,0 +1,154 @@
+"""Metrics computed from the run store (METHODS §4.1, §7).
+
+Shapes: a run's per-step arrays have length T (its committed steps). Curves aggregate runs of one agent as
+mean ± standard error over runs (s.e. = sample std / sqrt(n), 0 for a single run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from experiments.store import RunStore, StepRow
+
+
+@dataclass
+class RunData:
+    run_id: str
+    agent: str
+    seed: int
+    actions: list[Any]
+    rewards: np.ndarray
+    expected: np.ndarray
+    optimal: np.ndarray
+    optimal_actions: list[Any]
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def from_steps(cls, run_id: str, agent: str, seed: int, steps: list[StepRow]) -> RunData:
+        def arr(xs: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if x is None else x for x in xs], dtype=float)
+
+        return cls(
+            run_id, agent, seed, [s.action for s in steps], arr([s.reward for s in steps]),
+            arr([s.expected_reward for s in steps]), arr([s.optimal_expected_reward for s in steps]),
+            [s.optimal_action for s in steps], [s.record for s in steps],
+        )
+
+    @property
+    def discrete(self) -> bool:
+        return all(isinstance(a, int) and not isinstance(a, bool) for a in self.actions)
+
+
+def cumulative_regret(run: RunData) -> np.ndarray:
+    """Cumulative expected regret Σ_{s<=t} (μ*_s − μ_{a_s}), shape [T]."""
+    return np.cumsum(run.optimal - run.expected)
+
+
+def suffix_failure(run: RunData, t0: int) -> bool:
+    """True when the round's best arm is never chosen in rounds [t0, T) (SuffFailFreq's per-run event)."""
+    return not any(a == b for a, b in zip(run.actions[t0:], run.optimal_actions[t0:]))
+
+
+def min_frac(run: RunData, n_arms: int) -> float:
+    """K · MinFrac(T): K times the smallest fraction of rounds any arm was played (1 = perfectly uniform)."""
+    counts = np.bincount(np.asarray(run.actions, dtype=int), minlength=n_arms)
+    return float(n_arms * counts.min() / max(len(run.actions), 1))
+
+
+def greedy_frac(run: RunData, n_arms: int) -> float:
+    """Fraction of rounds (after the first) whose choice is an empirical-best arm given the history before it.
+    Arms never played have no empirical mean and are not empirical-best."""
+    counts, sums = np.zeros(n_arms), np.zeros(n_arms)
+    hits = rounds = 0
+    for a, r in zip(run.actions, run.rewards):
+        if counts.any():
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+            hits += bool(means[a] == means.max())
+            rounds += 1
+        counts[a] += 1
+        sums[a] += r
+    return hits / rounds if rounds else float("nan")
+
+
+def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(values, dtype=float)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    se = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return mean, se
+
+
+@dataclass
+class AgentSummary:
+    agent: str
+    runs: int
+    horizon: int
+    regret_mean: float
+    regret_se: float
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "runs": self.runs, "horizon": self.horizon, "regret_mean": self.regret_mean,
+                "regret_se": self.regret_se, **self.diagnostics}
+
+
+def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[RunData]]:
+    """Runs by agent name (in config order of first appearance), each with its committed steps."""
+    out: dict[str, list[RunData]] = {}
+    for r in store.runs():
+        if finished_only and r["status"] != "done":
+            continue
+        steps = store.steps(r["run_id"])
+        if steps:
+            out.setdefault(r["agent"], []).append(RunData.from_steps(r["run_id"], r["agent"], r["seed"], steps))
+    return out
+
+
+def _rate(runs: list[RunData], key: str) -> float:
+    flags = [bool(rec.get(key)) for run in runs for rec in run.records if "llm" in rec]
+    return float(np.mean(flags)) if flags else float("nan")
+
+
+def summarize(store: RunStore) -> list[AgentSummary]:
+    """One summary per agent: final cumulative regret (mean ± s.e. over runs) and diagnostics.
+
+    Runs are truncated to the shortest committed length of that agent so that unfinished runs do not bias the
+    mean. Bandit diagnostics (discrete actions): SuffFailFreq(T/2), K·MinFrac(T), GreedyFrac. LLM agents add
+    invalid_rate (share of decisions whose first answer did not parse) and fallback_rate (share played by the
+    fallback action).
+    """
+    out = []
+    n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in store.runs()}
+    for agent, runs in load_runs(store).items():
+        T = min(len(r.actions) for r in runs)
+        finals = np.array([cumulative_regret(r)[T - 1] for r in runs])
+        m, se = mean_se(finals)
+        diag: dict[str, float] = {}
+        if all(r.discrete for r in runs):
+            k = _n_arms(runs, n_arms_by_run)
+            diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
+            diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
+            diag["greedy_frac"] = float(np.mean([greedy_frac(_cut(r, T), k) for r in runs]))
+        if any("llm" in rec for r in runs for rec in r.records):
+            diag["invalid_rate"] = _rate(runs, "invalid")
+            diag["fallback_rate"] = _rate(runs, "fallback")
+        out.append(AgentSummary(agent, len(runs), T, float(m), float(se), diag))
+    return out
+
+
+def _cut(run: RunData, T: int) -> RunData:
+    return RunData(run.run_id, run.agent, run.seed, run.actions[:T], run.rewards[:T], run.expected[:T],
+                   run.optimal[:T], run.optimal_actions[:T], run.records[:T])
+
+
+def _n_arms(runs: list[RunData], envs: dict[str, Any]) -> int:
+    import gymnasium as gym
+
+    import envs as _  # noqa: F401
+
+    env_cfg = envs[runs[0].run_id]
+    env = gym.make(env_cfg["id"], **env_cfg.get("kwargs", {}))
+    return int(env.action_space.n)

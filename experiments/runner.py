@@ -1,0 +1,252 @@
+"""The experiment runner: every (agent, seed) run, advanced in lockstep, each step committed to the run store.
+
+Lockstep: up to ``batch_width`` runs advance together. At every step each run's agent ``decide`` generator may
+yield LLM requests; the runner gathers the requests of all runs that share an LLM client and sends them in one
+``generate`` call, then sends each run its completions. Results equal one-by-one execution: a run's requests,
+seeds and cache keys depend on the run alone.
+
+Resume: a run with ``k`` committed steps is rebuilt from its seed and its first ``k`` steps are replayed --
+the agent decides again, its LLM requests are answered from the completions stored with those steps (no model
+call), and every replayed action and reward is checked against the store -- then it continues live.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import envs  # noqa: F401  (registers env ids)
+from agents.base import Agent, Decision
+from agents.llm.types import Completion, LLMRequest
+from agents.registry import make_agent
+from experiments.config import AgentConfig, ExperimentConfig
+from experiments.errors import StoreMismatch
+from experiments.llm_clients import ClientPool
+from experiments.progress import progress_bar
+from experiments.seeding import seed_streams
+from experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
+
+_INFO_COLUMNS = {"expected_reward", "optimal_expected_reward", "optimal_action", "means"}
+
+
+class ReplayMismatch(RuntimeError):
+    """A resumed run did not reproduce its committed prefix (non-deterministic agent or changed code)."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    agent: AgentConfig
+    seed: int
+
+
+def run_name(env_id: str, agent: str, seed: int) -> str:
+    """Readable run id: ``env__agent__seed`` (``expobench/`` prefix dropped)."""
+    return f"{env_id.split('/')[-1]}__{agent}__{seed}"
+
+
+def run_specs(cfg: ExperimentConfig) -> list[RunSpec]:
+    return [RunSpec(run_name(cfg.env.id, a.name, s), a, s) for a in cfg.agents for s in cfg.seeds]
+
+
+def run_config(cfg: ExperimentConfig, spec: RunSpec) -> dict[str, Any]:
+    """Everything that determines a run's results (compared on resume)."""
+    agent = spec.agent.model_dump(mode="json")
+    if to_jsonable(agent.get("llm")) is None and getattr(make_agent_cls(spec.agent.kind), "uses_llm", False):
+        agent["llm"] = cfg.llm.model_dump(mode="json")
+    return {"env": cfg.env.model_dump(mode="json"), "horizon": cfg.horizon, "seed": spec.seed, "agent": agent}
+
+
+def make_agent_cls(kind: str) -> type[Agent]:
+    from agents.registry import AGENTS, agent_kinds
+
+    agent_kinds()
+    return AGENTS[kind]
+
+
+@dataclass
+class RunState:
+    spec: RunSpec
+    env: gym.Env
+    agent: Agent
+    horizon: int
+    obs: Any
+    t: int = 0
+    done: bool = False
+    replay_steps: list[StepRow] = field(default_factory=list)
+    replay_calls: dict[int, list[CallRow]] = field(default_factory=dict)
+    calls: list[CallRow] = field(default_factory=list)
+
+    @property
+    def replaying(self) -> bool:
+        return self.t < len(self.replay_steps)
+
+    def take_replayed(self, req: LLMRequest) -> list[Completion]:
+        stored = self.replay_calls.get(self.t, [])
+        out = []
+        for _ in range(req.n):
+            if not stored or stored[0].request_hash != req.digest():
+                raise ReplayMismatch(
+                    f"run {self.spec.run_id}: step {self.t} asked for an LLM request that the store does not "
+                    "hold; the agent or its prompts changed since the run started (use a new --out)"
+                )
+            out.append(stored.pop(0).completion)
+        return out
+
+
+def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Callable[[Agent, RunSpec], None]
+               ) -> RunState:
+    env = gym.make(cfg.env.id, **cfg.env.kwargs)
+    env_seed, agent_rng = seed_streams(spec.seed)
+    obs, _ = env.reset(seed=env_seed)
+    agent = make_agent(spec.agent.kind, spec.agent.params)
+    wiring(agent, spec)
+    agent.reset(env.unwrapped, agent_rng)
+    state = RunState(spec, env, agent, cfg.horizon, obs)
+    if store.get_run(spec.run_id) is None:
+        store.create_run(spec.run_id, spec.agent.name, spec.agent.kind, spec.seed, cfg.env.id, cfg.horizon,
+                         run_config(cfg, spec))
+    else:
+        state.replay_steps = store.steps(spec.run_id)
+        state.replay_calls = store.calls(spec.run_id)
+    return state
+
+
+def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:
+    """Run every state's ``decide`` generator to completion, batching live LLM requests per client."""
+    gens = {i: s.agent.decide(s.obs) for i, s in enumerate(states)}
+    pending: dict[int, list[LLMRequest]] = {}
+    decisions: dict[int, Decision] = {}
+
+    def advance(i: int, value: list[list[Completion]] | None) -> None:
+        try:
+            reqs = gens[i].send(value)
+        except StopIteration as stop:
+            decisions[i] = stop.value
+            return
+        if not reqs:
+            raise RuntimeError(f"agent {states[i].spec.agent.name} yielded no requests")
+        pending[i] = list(reqs)
+
+    for i in gens:
+        advance(i, None)
+    while pending:
+        current, pending = pending, {}
+        answers: dict[int, list[list[Completion]]] = {i: [[] for _ in reqs] for i, reqs in current.items()}
+        groups: dict[str, list[tuple[int, int, LLMRequest]]] = {}
+        for i, reqs in current.items():
+            s = states[i]
+            for j, req in enumerate(reqs):
+                if s.replaying:
+                    answers[i][j] = s.take_replayed(req)
+                else:
+                    groups.setdefault(clients.key_for(s.spec.agent, req.role), []).append((i, j, req))
+        for key, items in groups.items():
+            results = clients.get(key).generate([req for _, _, req in items])
+            for (i, j, _), comps in zip(items, results):
+                answers[i][j] = comps
+        for i, reqs in current.items():
+            if not states[i].replaying:
+                for req, comps in zip(reqs, answers[i]):
+                    states[i].calls.extend(CallRow(req.role, req.digest(), c) for c in comps)
+            advance(i, answers[i])
+    return [decisions[i] for i in range(len(states))]
+
+
+def _step_row(s: RunState, decision: Decision, reward: float, info: dict[str, Any]) -> StepRow:
+    record = dict(decision.record)
+    extra = {k: v for k, v in info.items() if k not in _INFO_COLUMNS and isinstance(v, (int, float, str, bool))}
+    if extra:
+        record["info"] = extra
+    opt = info.get("optimal_expected_reward")
+    exp = info.get("expected_reward")
+    return StepRow(
+        s.spec.run_id, s.t, to_jsonable(decision.action), float(reward),
+        None if exp is None else float(exp), None if opt is None else float(opt),
+        to_jsonable(info.get("optimal_action")), to_jsonable(record),
+    )
+
+
+def _check_replay(s: RunState, row: StepRow) -> None:
+    stored = s.replay_steps[s.t]
+    if dumps(stored.action) != dumps(row.action) or stored.reward != row.reward:
+        raise ReplayMismatch(
+            f"run {s.spec.run_id}: replaying step {s.t} gave action {row.action!r} / reward {row.reward}, the store "
+            f"holds {stored.action!r} / {stored.reward}; the run is not reproducible from its seed"
+        )
+
+
+def check_store(cfg: ExperimentConfig, store: RunStore) -> None:
+    """Refuse to mix results of different configurations in one output directory."""
+    for spec in run_specs(cfg):
+        row = store.get_run(spec.run_id)
+        if row is not None and row["config"] != to_jsonable(run_config(cfg, spec)):
+            want = run_config(cfg, spec)
+            diff = sorted(k for k in want if to_jsonable(want[k]) != row["config"].get(k))
+            raise StoreMismatch(
+                f"{store.out} already holds run {spec.run_id} with a different configuration (differs in: "
+                f"{', '.join(diff)}); choose another --out or delete the directory"
+            )
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    use_cache: bool = True,
+    progress: bool = True,
+    on_step: Callable[[str, int], None] | None = None,
+) -> RunStore:
+    """Run (or resume) every run of ``cfg`` into ``cfg.out``; returns the open store.
+
+    ``on_step(run_id, t)`` is called after each committed step (tests use it to inject interruptions).
+    """
+    store = RunStore(cfg.out)
+    check_store(cfg, store)
+    store.set_meta("name", cfg.name)
+    store.set_meta("config", cfg.model_dump(mode="json"))
+    specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
+    clients = ClientPool(cfg, use_cache=use_cache)
+    try:
+        with progress_bar(len(specs) * cfg.horizon, f"{cfg.name}", enabled=progress) as advance:
+            for start in range(0, len(specs), cfg.batch_width):
+                batch = specs[start:start + cfg.batch_width]
+                states = [_start_run(cfg, spec, store, clients.wire) for spec in batch]
+                _run_lockstep(states, store, clients, advance, on_step)
+    finally:
+        clients.close()
+    return store
+
+
+def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
+                  advance: Callable[[int], None], on_step: Callable[[str, int], None] | None) -> None:
+    active = [s for s in states if s.t < s.horizon]
+    while active:
+        t0 = time.perf_counter()
+        for s in active:
+            s.calls = []
+        decisions = _drive(active, clients)
+        rows: list[tuple[StepRow, list[CallRow]]] = []
+        for s, decision in zip(active, decisions):
+            obs, reward, terminated, truncated, info = s.env.step(decision.action)
+            row = _step_row(s, decision, reward, info)
+            if s.replaying:
+                _check_replay(s, row)
+            else:
+                rows.append((row, s.calls))
+            s.agent.observe(decision.action, float(reward), info)
+            s.obs = obs
+            s.t += 1
+            s.done = s.t >= s.horizon or bool(terminated)
+        wall = (time.perf_counter() - t0) / max(len(rows), 1)
+        store.append_steps([(row, calls, wall) for row, calls in rows])
+        for s in active:
+            if s.done:
+                store.finish_run(s.spec.run_id)
+        advance(len(active))
+        if on_step is not None:
+            for row, _ in rows:
+                on_step(row.run_id, row.t)
+        active = [s for s in active if not s.done]

@@ -1,0 +1,79 @@
+"""The meta-prompt optimiser protocol (METHODS §2-§6).
+
+An optimiser lives inside an LLM agent's run. Every iteration::
+
+    mp = drive(opt.propose_steps(ctx))   # generator: may yield LLM requests (GPO, OPRO); returns a MetaPrompt
+    ... the agent acts with mp, the task computes the prompt score s_t ...
+    opt.update(s_t, info)
+
+``ctx`` (:class:`ProposalContext`) carries the task's exemplar candidates for this iteration; optimisers that
+do not choose exemplars return ``ctx.exemplar_candidates[ctx.heuristic]`` (the task heuristic).
+``state_dict()``/``load_state_dict()`` round-trip everything needed to continue identically (JSON-serialisable
+values, numpy arrays and torch tensors allowed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from agents.llm.types import Completion, LLMRequest
+from agents.metaprompt import MetaPrompt
+
+ProposeGen = Generator[list[LLMRequest], list[list[Completion]], MetaPrompt]
+
+
+@dataclass
+class ProposalContext:
+    """What the task offers the optimiser at iteration ``t``.
+
+    ``exemplar_candidates``: rendered exemplar sequences to choose among (EXPO-ES); index ``heuristic`` is the
+    task's default choice. ``recent``: a short text excerpt of recent interactions (GPO's task examples).
+    """
+
+    t: int
+    exemplar_candidates: list[str] = field(default_factory=list)
+    heuristic: int = 0
+    recent: str = ""
+
+
+class OptimizerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetaPromptOptimizer:
+    """Base class; subclasses set ``kind`` and ``Params``."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type[OptimizerParams]] = OptimizerParams
+
+    def __init__(self, base: MetaPrompt, params: OptimizerParams | None = None) -> None:
+        self.base = base
+        self.params = params if params is not None else self.Params()
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Start a run; ``rng`` is the only source of randomness."""
+
+    def propose(self, ctx: ProposalContext) -> MetaPrompt:
+        raise NotImplementedError
+
+    def propose_steps(self, ctx: ProposalContext) -> ProposeGen:
+        return self.propose(ctx)
+        yield  # pragma: no cover
+
+    def update(self, score: float, info: dict[str, Any]) -> None:
+        """Feed back the prompt score of the meta-prompt last proposed."""
+
+    def record(self) -> dict[str, Any]:
+        """Per-step diagnostics for the run store (chosen ids, entropy, top-5 arms, ...)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

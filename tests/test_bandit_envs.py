@@ -1,0 +1,92 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.bandits import DriftingBandit, MeansBandit, PiecewiseStationaryBandit, TwoLevelBandit
+
+
+@pytest.mark.parametrize("env_id", envs.registered_ids())
+def test_check_env_passes_for_every_registered_id(env_id):
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+def test_hard_and_easy_instances_follow_krishnamurthy():
+    hard = gym.make("expobench/MAB-hard-v0").unwrapped
+    easy = gym.make("expobench/MAB-easy-v0").unwrapped
+    np.testing.assert_allclose(hard.base_means, [0.6, 0.4, 0.4, 0.4, 0.4])
+    np.testing.assert_allclose(easy.base_means, [0.75, 0.25, 0.25, 0.25])
+    moved = gym.make("expobench/MAB-hard-v0", best_arm=3).unwrapped
+    assert int(np.argmax(moved.base_means)) == 3
+
+
+def _trajectory(env, actions, seed):
+    env.reset(seed=seed)
+    return [env.step(a)[1:] for a in actions]
+
+
+def test_same_seed_same_trajectory():
+    env = TwoLevelBandit()
+    actions = list(np.random.default_rng(0).integers(5, size=50))
+    assert _trajectory(env, actions, 7) == _trajectory(env, actions, 7)
+    assert _trajectory(env, actions, 7) != _trajectory(env, actions, 8)
+
+
+@pytest.mark.parametrize("env", [TwoLevelBandit(), MeansBandit([0.0, 1.0, 2.0], reward="gaussian"),
+                                 PiecewiseStationaryBandit(period=10), DriftingBandit(drift_std=0.1)])
+def test_common_random_numbers(env):
+    """The reward of (round, arm) does not depend on which arms were played before."""
+    T, K = 40, env.n_arms
+    table = np.empty((T, K))
+    for a in range(K):  # always-a agents
+        table[:, a] = [r for _, r, *_ in _trajectory(env, [a] * T, 3)]
+    mixed = list(np.random.default_rng(1).integers(K, size=T))
+    rewards = [r for _, r, *_ in _trajectory(env, mixed, 3)]
+    assert rewards == [table[t, a] for t, a in enumerate(mixed)]
+
+
+def test_info_carries_regret_oracle():
+    env = TwoLevelBandit(n_arms=4, delta=0.5, best_arm=2)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(1)
+    assert info["expected_reward"] == pytest.approx(0.25)
+    assert info["optimal_expected_reward"] == pytest.approx(0.75)
+    assert info["optimal_action"] == 2
+
+
+def test_piecewise_means_change_at_change_points_and_depend_on_seed_only():
+    env = PiecewiseStationaryBandit(means=[0.1, 0.2, 0.3, 0.4, 0.9], change_points=[5, 10])
+    env.reset(seed=0)
+    seen = [env.step(0)[4]["means"] for _ in range(15)]
+    assert seen[0] == seen[4] and seen[5] == seen[9] and seen[10] == seen[14]
+    assert sorted(seen[5]) == sorted(seen[0])
+    env.reset(seed=0)
+    again = [env.step(4)[4]["means"] for _ in range(15)]
+    assert again == seen
+
+
+def test_drift_stays_in_bounds():
+    env = DriftingBandit(drift_std=0.3, low=0.1, high=0.8)
+    env.reset(seed=0)
+    means = np.array([env.step(0)[4]["means"] for _ in range(200)])
+    assert means.min() >= 0.1 and means.max() <= 0.8
+    assert np.abs(np.diff(means, axis=0)).max() > 0
+
+
+def test_horizon_truncates():
+    env = TwoLevelBandit(horizon=3)
+    env.reset(seed=0)
+    assert [env.step(0)[3] for _ in range(3)] == [False, False, True]
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="best_arm"):
+        TwoLevelBandit(n_arms=3, best_arm=5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        MeansBandit([0.5, 1.5])
+    env = TwoLevelBandit()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="arm index"):
+        env.step(9)

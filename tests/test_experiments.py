@@ -1,0 +1,172 @@
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from experiments.cli import main
+from experiments.config import parse_config
+from experiments.errors import ConfigError
+from experiments.metrics import RunData, cumulative_regret, greedy_frac, min_frac, suffix_failure
+from experiments.runner import run_experiment
+
+
+def base_config(out: Path, **over):
+    cfg = {
+        "name": "t",
+        "env": {"id": "expobench/MAB-hard-v0", "kwargs": {}},
+        "horizon": 30,
+        "seeds": [0, 1, 2],
+        "agents": [{"name": "ucb", "kind": "ucb", "params": {}}, {"name": "rnd", "kind": "random"},
+                   {"name": "ts", "kind": "thompson"}],
+        "out": str(out),
+    }
+    cfg.update(over)
+    return cfg
+
+
+def write(tmp_path, cfg, name="c.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def dump_store(out: Path):
+    db = sqlite3.connect(out / "runs.sqlite")
+    steps = db.execute("SELECT run_id, t, action, reward, expected_reward, optimal_expected_reward, "
+                       "optimal_action, record FROM steps ORDER BY run_id, t").fetchall()
+    runs = db.execute("SELECT run_id, status, steps_done, config FROM runs ORDER BY run_id").fetchall()
+    return steps, runs
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c.update(bogus=1), ["bogus", "unknown field"]),
+        (lambda c: c.update(horizon="ten"), ["horizon", "ten"]),
+        (lambda c: c["env"].update(id="expobench/Nope-v0"), ["env.id", "Nope", "expobench/MAB-hard-v0"]),
+        (lambda c: c["agents"][0].update(kind="ucbx"), ["agents[0].kind", "ucbx", "thompson"]),
+        (lambda c: c["agents"][0].update(params={"c": -1}), ["agents[0]", "params.c", "greater than 0"]),
+        (lambda c: c["agents"][1].update(name="ucb"), ["agents", "unique", "ucb"]),
+    ],
+)
+def test_config_errors_name_field_value_and_allowed(tmp_path, capsys, mutate, expected):
+    out = tmp_path / "out"
+    cfg = base_config(out)
+    mutate(cfg)
+    code = main(["run", str(write(tmp_path, cfg))])
+    err = capsys.readouterr().err
+    assert code == 2
+    for piece in expected:
+        assert piece in err
+    assert not out.exists()
+
+
+def test_missing_and_unreadable_config(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    assert main(["run", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    d = tmp_path / "dir.yaml"
+    d.mkdir()
+    assert main(["run", str(d)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_parse_config_rejects_non_mapping():
+    with pytest.raises(ConfigError, match="mapping"):
+        parse_config([1, 2])
+
+
+class Boom(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_identical_store(tmp_path):
+    full = parse_config(base_config(tmp_path / "full"))
+    run_experiment(full, progress=False).close()
+
+    cfg = parse_config(base_config(tmp_path / "resumed"))
+    calls = {"n": 0}
+
+    def fail_once(run_id, t):
+        calls["n"] += 1
+        if run_id.endswith("__ts__1") and t == 12:
+            raise Boom()
+
+    with pytest.raises(Boom):
+        run_experiment(cfg, progress=False, on_step=fail_once)
+    steps, runs = dump_store(tmp_path / "resumed")
+    assert any(status == "running" for _, status, _, _ in runs)
+    run_experiment(cfg, progress=False).close()
+    assert dump_store(tmp_path / "resumed") == dump_store(tmp_path / "full")
+
+
+def test_finished_runs_are_not_recomputed(tmp_path):
+    cfg = parse_config(base_config(tmp_path / "o"))
+    run_experiment(cfg, progress=False).close()
+    seen = []
+    run_experiment(cfg, progress=False, on_step=lambda r, t: seen.append(r)).close()
+    assert seen == []
+
+
+def test_changed_config_in_same_out_is_refused(tmp_path, capsys):
+    cfg = base_config(tmp_path / "o")
+    assert main(["run", "--quiet", str(write(tmp_path, cfg))]) == 0
+    cfg["horizon"] = 40
+    assert main(["run", "--quiet", str(write(tmp_path, cfg))]) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_cli_overrides_and_summary_json_and_plot(tmp_path, capsys):
+    cfg = base_config(tmp_path / "ignored")
+    out = tmp_path / "o"
+    assert main(["run", "--quiet", str(write(tmp_path, cfg)), "--out", str(out), "--seeds", "0-3"]) == 0
+    capsys.readouterr()
+    assert main(["summary", str(out), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["agent"] for r in rows} == {"ucb", "rnd", "ts"}
+    for r in rows:
+        assert r["runs"] == 4 and r["horizon"] == 30 and r["regret_se"] >= 0
+        assert {"suff_fail_freq", "k_min_frac", "greedy_frac"} <= r.keys()
+    assert main(["plot", str(out)]) == 0
+    png = Path(capsys.readouterr().out.strip())
+    assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["summary", str(tmp_path / "missing")]) == 2
+
+
+def test_print_config_shows_defaults(tmp_path, capsys):
+    assert main(["run", str(write(tmp_path, base_config(tmp_path / "o"))), "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["batch_width"] == 64 and printed["cache"]["enabled"] is True
+    assert not (tmp_path / "o").exists()
+
+
+def test_lockstep_width_does_not_change_results(tmp_path):
+    a = parse_config(base_config(tmp_path / "a", batch_width=1))
+    b = parse_config(base_config(tmp_path / "b", batch_width=64))
+    run_experiment(a, progress=False).close()
+    run_experiment(b, progress=False).close()
+    assert dump_store(tmp_path / "a")[0] == dump_store(tmp_path / "b")[0]
+
+
+def _run(actions, rewards, means, best):
+    T = len(actions)
+    return RunData("r", "a", 0, actions, np.array(rewards, float), np.array([means[a] for a in actions]),
+                   np.full(T, max(means)), [best] * T, [{}] * T)
+
+
+def test_metrics_match_hand_computation():
+    means = [0.6, 0.4, 0.4]
+    run = _run([1, 0, 2, 0, 0, 1], [0, 1, 1, 0, 1, 0], means, best=0)
+    np.testing.assert_allclose(cumulative_regret(run), [0.2, 0.2, 0.4, 0.4, 0.4, 0.6])
+    assert suffix_failure(run, 3) is False
+    assert suffix_failure(_run([0, 1, 1, 2], [0, 0, 0, 0], means, 0), 2) is True
+    assert min_frac(run, 3) == pytest.approx(3 * 1 / 6)
+    # history-based empirical best: t1 {1:0} -> best 1, chose 0 no; t2 {0:1,1:0} -> best 0, chose 2 no;
+    # t3 {0:1,1:0,2:1} -> best {0,2}, chose 0 yes; t4 {0:.5,2:1} -> best 2, chose 0 no; t5 best 2 (1.0 vs .67) no
+    assert greedy_frac(run, 3) == pytest.approx(1 / 5)
