@@ -1,0 +1,171 @@
+"""The LLM bandit agent: Krishnamurthy et al.'s prompt designs (``envs.bandit_text``) driven through an LLM.
+
+One decision:
+
+- no chain of thought: one constrained call (choice over arm names, or the distribution regex);
+- chain of thought (``C``/``R``): a free reasoning call (``cot_max_tokens``), then the constrained answer in a
+  second call that sees the reasoning -- constrained decoding after free text in one call can stall sampling;
+- a distribution answer is renormalised and the arm is sampled with the run's rng.
+
+Prompt score (METHODS §4.1): ``s_t = Σ_i p_i μ̂_i`` with ``p`` the answer's distribution (one-hot for one arm)
+and ``μ̂`` the empirical means before the round (0 for arms never played). A decision that fell back scores the
+lowest empirical mean: failures are data for the optimiser.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from pydantic import Field, field_validator
+
+from agents.base import Decision, DecisionGen
+from agents.llm.types import LLMRequest, Message
+from agents.llm_agent import Asked, LLMAgent, LLMAgentParams
+from agents.metaprompt import MetaPrompt
+from agents.registry import register_agent
+from envs import bandit_text as bt
+from metaopt.base import ProposalContext
+
+
+class LLMBanditParams(LLMAgentParams):
+    design: str = Field("BSSND", description="Prompt design code, e.g. BSSND, BSSC0 (see envs.bandit_text).")
+    cot_max_tokens: int = Field(96, ge=8, description="Token limit of the free reasoning call (CoT designs).")
+    fallback: Literal["greedy", "uniform"] | int = Field(
+        "greedy",
+        description="Arm played when no answer parses: greedy (best empirical mean, ties at random), uniform "
+        "(uniform random), or a fixed arm index. Always counted as a fallback.",
+    )
+
+    @field_validator("design")
+    @classmethod
+    def _design(cls, v: str) -> str:
+        bt.Design(v)
+        return v
+
+
+@register_agent
+class LLMBanditAgent(LLMAgent):
+    kind = "llm_bandit"
+    Params = LLMBanditParams
+
+    def task_reset(self, env: gym.Env) -> None:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise TypeError(f"llm_bandit needs a bandit env, got action space {env.action_space}")
+        self.design = bt.Design(self.params.design)
+        self.n_arms = int(env.action_space.n)
+        self.names = bt.arm_names(self.design.scenario, self.n_arms)
+        fb = self.params.fallback
+        if isinstance(fb, int) and not 0 <= fb < self.n_arms:
+            raise ValueError(f"fallback arm {fb} outside [0, {self.n_arms})")
+        self.actions: list[int] = []
+        self.rewards: list[float] = []
+
+    def base_meta_prompt(self) -> MetaPrompt:
+        return MetaPrompt(bt.task_description(self.design, self.n_arms, self.horizon),
+                          bt.meta_instruction(self.design, self.n_arms))
+
+    def proposal_context(self) -> ProposalContext:
+        """Summarised history: the K cyclic rotations of the arm order (index 0 = natural order). Raw: one."""
+        if self.design.summarised:
+            orders = [[(s + i) % self.n_arms for i in range(self.n_arms)] for s in range(self.n_arms)]
+        else:
+            orders = [None]
+        cands = [bt.render_history(self.design, self.n_arms, self.actions, self.rewards, o) for o in orders]
+        recent = bt.render_history(bt.Design(self.design.code[:2] + "R" + self.design.code[3:]), self.n_arms,
+                                   self.actions[-10:], self.rewards[-10:])
+        return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, recent=recent)
+
+    # -- one decision --------------------------------------------------------------------------------------
+    def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:
+        """System: D and I (static, first, so prefix caches reuse it); user: history, then the question."""
+        system = f"{mp.description}\n\n{mp.instruction}"
+        user = f"{mp.exemplars or bt.render_history(self.design, self.n_arms, [], [])}\n\n" \
+               f"{bt.question(self.design, self.n_arms, self.t, self.horizon)}"
+        return (Message("system", system), Message("user", user))
+
+    def decide_with(self, mp: MetaPrompt) -> DecisionGen:
+        d, K = self.design, self.n_arms
+        base = self.messages(mp)
+        constraint = bt.answer_constraint(d, K)
+
+        def parse(text: str) -> tuple[tuple[float, ...] | None, str | None]:
+            r = bt.parse_answer(text, d, K)
+            return r.probs, r.error
+
+        reasoning = Asked()
+        if d.cot:
+            (comps,) = yield [self.request(base, temperature=d.temperature, max_tokens=self.params.cot_max_tokens,
+                                           constraint=None, sub=1)]
+            reasoning.add(comps[0])
+            thought = comps[0].text
+            answer_msgs = (*base, Message("assistant", thought), Message("user", bt.final_answer_prompt(d, K)))
+        else:
+            thought, answer_msgs = None, base
+
+        def make(attempt: int) -> LLMRequest:
+            return self.request(answer_msgs, temperature=d.temperature, max_tokens=self.params.max_tokens,
+                                constraint=constraint, attempt=attempt)
+
+        asked = yield from self.ask(make, parse)
+        asked.merge(reasoning)
+        means = self.empirical_means()
+        if asked.value is not None:
+            probs = np.asarray(asked.value)
+            arm = int(self.rng.choice(K, p=probs)) if d.distribution else int(np.argmax(probs))
+            score = float(probs @ means)
+        else:
+            arm = self.fallback_arm(means)
+            probs = None
+            score = float(means.min())
+        record = self.usage_record(asked)
+        record.update(prompt_hash=make(0).digest(), probs=None if probs is None else [round(p, 6) for p in probs],
+                      prompt_score=score, design=d.code)
+        if thought is not None:
+            record["reasoning"] = thought
+        return Decision(arm, record)
+
+    def empirical_means(self) -> np.ndarray:
+        counts = np.bincount(self.actions, minlength=self.n_arms).astype(float)
+        sums = np.bincount(self.actions, weights=self.rewards, minlength=self.n_arms) if self.actions \
+            else np.zeros(self.n_arms)
+        return np.divide(sums, counts, out=np.zeros(self.n_arms), where=counts > 0)
+
+    def fallback_arm(self, means: np.ndarray) -> int:
+        fb = self.params.fallback
+        if isinstance(fb, int):
+            return fb
+        if fb == "uniform":
+            return int(self.rng.integers(self.n_arms))
+        best = np.flatnonzero(means == means.max())
+        return int(self.rng.choice(best))
+
+    def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
+        self.actions.append(int(action))
+        self.rewards.append(float(reward))
+
+
+def best_mean_policy(request: LLMRequest, sample_index: int, args: dict[str, Any]) -> str:
+    """Scripted-backend policy for bandit prompts: answer with the arm of highest average reward in the
+    rendered history (arms never played first), in the request's answer format. Free-text (reasoning) requests
+    get a fixed sentence. Used by fast tests of the LLM path."""
+    import re
+
+    c = request.constraint
+    if c is None:
+        return "The summary shows which option has paid best so far."
+    names = list(c.choice) if c.choice is not None else re.findall(r"([A-Za-z]+):\(", c.regex or "")
+    user = request.messages[1].content if len(request.messages) > 1 else ""
+    stats = {n: [0, 0.0] for n in names}
+    for name, count, avg in re.findall(r"^(\w+) \w+: \w+ (\d+) times(?:, average reward ([0-9.]+))?", user, re.M):
+        if name in stats:
+            stats[name] = [int(count), float(avg or 0) * int(count)]
+    for name, reward in re.findall(r"^Round \d+: \w+ (\w+), reward ([0-9.]+)", user, re.M):
+        if name in stats:
+            stats[name][0] += 1
+            stats[name][1] += float(reward)
+    best = max(names, key=lambda n: (stats[n][0] == 0, stats[n][1] / max(stats[n][0], 1)))
+    if c.choice is not None:
+        return best
+    return ",".join(f"{n}:{'1.00' if n == best else '0'}" for n in names)
