@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from agents.llm.types import Completion, LLMRequest
+from agents.metaprompt import MetaPrompt
 
 DecisionGen = Generator[list[LLMRequest], list[list[Completion]], "Decision"]
 
@@ -36,12 +37,13 @@ class Decision:
     """What an agent decided this step.
 
     ``record`` holds agent-specific, JSON-serialisable fields the run store keeps with the step (raw LLM text,
-    parse status, prompt hashes, optimiser choices, ...). ``llm_failure`` is True when the LLM output could not
-    be parsed and the configured fallback action was played.
+    parse status, prompt hashes, optimiser choices, ...). ``meta_prompt`` is the (D, I, E) an LLM agent used; the
+    store keeps each distinct (D, I) once, by hash, so reports can show the text of the best meta-prompts.
     """
 
     action: Any
     record: dict[str, Any] = field(default_factory=dict)
+    meta_prompt: MetaPrompt | None = None
 
 
 class AgentParams(BaseModel):

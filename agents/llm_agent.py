@@ -116,8 +116,10 @@ class LLMAgent(Agent):
         mp = yield from self.optimizer.propose_steps(ctx)
         decision = yield from self.decide_with(mp)
         decision.record.update(
-            llm=True, t=self.t, mp_hash=mp.digest(), mp_ids=dict(mp.ids), optimizer=self.optimizer.record()
+            llm=True, mp_hash=mp.digest(), di_hash=mp.di_digest(), mp_ids=dict(mp.ids),
+            optimizer=self.optimizer.record(),
         )
+        decision.meta_prompt = mp
         self.pending_score = decision.record.get("prompt_score")
         return decision
 

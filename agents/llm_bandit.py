@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from agents.base import Decision, DecisionGen
+from agents.llm.scripted import register_policy
 from agents.llm.types import LLMRequest, Message
 from agents.llm_agent import Asked, LLMAgent, LLMAgentParams
 from agents.metaprompt import MetaPrompt
@@ -146,6 +147,7 @@ class LLMBanditAgent(LLMAgent):
         self.rewards.append(float(reward))
 
 
+@register_policy("bandit_best_mean")
 def best_mean_policy(request: LLMRequest, sample_index: int, args: dict[str, Any]) -> str:
     """Scripted-backend policy for bandit prompts: answer with the arm of highest average reward in the
     rendered history (arms never played first), in the request's answer format. Free-text (reasoning) requests

@@ -27,5 +27,9 @@ class MetaPrompt:
         blob = json.dumps([self.description, self.instruction, self.exemplars])
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def di_digest(self) -> str:
+        """Hash of (D, I) only: identifies a candidate meta-prompt independently of the history shown."""
+        return hashlib.sha256(json.dumps([self.description, self.instruction]).encode()).hexdigest()[:16]
+
     def with_exemplars(self, exemplars: str | None, **ids: Any) -> MetaPrompt:
         return MetaPrompt(self.description, self.instruction, exemplars, {**self.ids, **ids})

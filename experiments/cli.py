@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="write the experiment's plots (PNG) into its output directory")
     plot.add_argument("out", help="an experiment output directory")
 
+    rep = sub.add_parser("report", help="HTML + Markdown report over one or more experiment outputs")
+    rep.add_argument("outs", nargs="+", help="experiment output directories")
+    rep.add_argument("--dest", default=None, help="report path without suffix (default: FIRST_OUT/report)")
+
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
     return p
@@ -119,13 +123,27 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from experiments.plots import plot_regret
+    from experiments.plots import plot_all
 
     try:
         store = _open_store(args.out)
-        print(plot_regret(store))
+        for path in plot_all(store):
+            print(path)
     except (FileNotFoundError, ValueError) as e:
         return _fail(str(e))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from experiments.report import write_report
+
+    dest = Path(args.dest) if args.dest else Path(args.outs[0]) / "report"
+    try:
+        paths = write_report([Path(o) for o in args.outs], dest)
+    except (FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    for p in paths:
+        print(p)
     return 0
 
 
@@ -141,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(agent_kinds()))
         return 0
-    return {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot}[args.command](args)
+    commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

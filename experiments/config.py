@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from agents.llm.config import LLMConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agents.llm.config import LLMConfig
 from experiments.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -48,12 +48,19 @@ class OptimizerConfig(_Strict):
     )
     llm: LLMConfig | None = Field(None, description="The optimiser's own LLM (default: the agent's LLM).")
 
-    @model_validator(mode="after")
-    def _known_kind(self) -> OptimizerConfig:
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
         from metaopt.registry import OPTIMIZERS
 
-        if self.kind not in OPTIMIZERS:
-            raise ValueError(f"kind={self.kind!r}: unknown optimizer kind; allowed: {', '.join(sorted(OPTIMIZERS))}")
+        if v not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer kind; allowed: {', '.join(sorted(OPTIMIZERS))}")
+        return v
+
+    @model_validator(mode="after")
+    def _valid_params(self) -> OptimizerConfig:
+        from metaopt.registry import OPTIMIZERS
+
         _check_params(OPTIMIZERS[self.kind].Params, self.params)
         return self
 
@@ -81,13 +88,20 @@ class AgentConfig(_Strict):
             raise ValueError("names use letters, digits, '_', '.', '-' and start with a letter or digit")
         return v
 
-    @model_validator(mode="after")
-    def _known_kind(self) -> AgentConfig:
-        from agents.registry import AGENTS, agent_kinds
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from agents.registry import agent_kinds
 
         kinds = agent_kinds()
-        if self.kind not in kinds:
-            raise ValueError(f"kind={self.kind!r}: unknown agent kind; allowed: {', '.join(kinds)}")
+        if v not in kinds:
+            raise ValueError(f"unknown agent kind; allowed: {', '.join(kinds)}")
+        return v
+
+    @model_validator(mode="after")
+    def _valid_params(self) -> AgentConfig:
+        from agents.registry import AGENTS
+
         cls = AGENTS[self.kind]
         _check_params(cls.Params, self.params)
         if self.optimizer is not None and not cls.uses_llm:
@@ -162,7 +176,8 @@ def _describe(err: dict[str, Any], prefix: str = "") -> str:
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
     if err["type"] == "value_error":
-        return f"{loc}: {msg}"
+        scalar = isinstance(err.get("input"), (str, int, float, bool)) or err.get("input") is None
+        return f"{loc}: {msg} (got {err['input']!r})" if scalar else f"{loc}: {msg}"
     return f"{loc}: {msg} (got {err['input']!r})"
 
 

@@ -47,6 +47,48 @@ def cumulative_regret(run: RunData) -> np.ndarray:
     return np.cumsum(run.optimal - run.expected)
 
 
+def best_so_far(run: RunData) -> np.ndarray:
+    """Best noise-free reward found up to each step, shape [T]."""
+    return np.maximum.accumulate(run.expected)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A task family's headline metric: a per-run curve over iterations; lower is better for all of them."""
+
+    name: str
+    label: str
+
+    def curve(self, run: RunData) -> np.ndarray:
+        if self.name == "cumulative_regret":
+            return cumulative_regret(run)
+        best = best_so_far(run)
+        if self.name == "best_loss":  # rewards are -MSE
+            return -best
+        if self.name == "optimality_gap":  # rewards are -length; gap in percent
+            return (run.optimal - best) / np.abs(run.optimal) * 100.0
+        if self.name == "simple_regret":
+            return run.optimal - best
+        if self.name == "neg_best_score":
+            return -best
+        raise ValueError(self.name)
+
+
+_METRICS = {
+    "MAB": MetricSpec("cumulative_regret", "cumulative expected regret"),
+    "LinReg": MetricSpec("best_loss", "best MSE so far"),
+    "TSP": MetricSpec("optimality_gap", "optimality gap (%)"),
+    "BO": MetricSpec("simple_regret", "simple regret"),
+    "HPO": MetricSpec("neg_best_score", "negative best CV score so far"),
+}
+
+
+def metric_for(env_id: str) -> MetricSpec:
+    """The headline metric of an env id's family (``expobench/<Family>-...``); cumulative regret otherwise."""
+    family = env_id.split("/")[-1].split("-")[0]
+    return _METRICS.get(family, _METRICS["MAB"])
+
+
 def suffix_failure(run: RunData, t0: int) -> bool:
     """True when the round's best arm is never chosen in rounds [t0, T) (SuffFailFreq's per-run event)."""
     return not any(a == b for a, b in zip(run.actions[t0:], run.optimal_actions[t0:]))
@@ -83,16 +125,22 @@ def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class AgentSummary:
+    """Final values at the common horizon ``horizon`` (the shortest committed run of the agent)."""
+
     agent: str
     runs: int
     horizon: int
     regret_mean: float
     regret_se: float
+    metric: str = "cumulative_regret"
+    metric_mean: float = float("nan")
+    metric_se: float = float("nan")
     diagnostics: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"agent": self.agent, "runs": self.runs, "horizon": self.horizon, "regret_mean": self.regret_mean,
-                "regret_se": self.regret_se, **self.diagnostics}
+                "regret_se": self.regret_se, "metric": self.metric, "metric_mean": self.metric_mean,
+                "metric_se": self.metric_se, **self.diagnostics}
 
 
 def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[RunData]]:
@@ -122,12 +170,15 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     """
     out = []
     n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in store.runs()}
+    env_id = next(iter(n_arms_by_run.values()), {}).get("id", "")
+    spec = metric_for(env_id)
     for agent, runs in load_runs(store).items():
         T = min(len(r.actions) for r in runs)
         finals = np.array([cumulative_regret(r)[T - 1] for r in runs])
         m, se = mean_se(finals)
+        mm, mse = mean_se(np.array([spec.curve(r)[T - 1] for r in runs]))
         diag: dict[str, float] = {}
-        if all(r.discrete for r in runs):
+        if spec.name == "cumulative_regret" and all(r.discrete for r in runs):
             k = _n_arms(runs, n_arms_by_run)
             diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
             diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
@@ -135,7 +186,7 @@ def summarize(store: RunStore) -> list[AgentSummary]:
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")
             diag["fallback_rate"] = _rate(runs, "fallback")
-        out.append(AgentSummary(agent, len(runs), T, float(m), float(se), diag))
+        out.append(AgentSummary(agent, len(runs), T, float(m), float(se), spec.name, float(mm), float(mse), diag))
     return out
 
 

@@ -10,29 +10,98 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.metrics import cumulative_regret, load_runs, mean_se  # noqa: E402
+from experiments.metrics import load_runs, mean_se, metric_for  # noqa: E402
 from experiments.store import RunStore  # noqa: E402
 
 
-def plot_regret(store: RunStore, path: Path | None = None) -> Path:
-    """Cumulative expected regret vs round: mean line and ± s.e. band per agent. Returns the PNG path."""
+def plot_metric(store: RunStore, path: Path | None = None) -> Path:
+    """The task's headline metric vs iteration (bandits: cumulative expected regret): mean line and ± s.e. band
+    per agent. Returns the PNG path (default ``OUT/regret.png`` for bandits, ``OUT/<metric>.png`` otherwise)."""
     runs_by_agent = load_runs(store)
     if not runs_by_agent:
         raise ValueError(f"no committed steps in {store.out}: nothing to plot")
-    path = path or store.out / "regret.png"
+    env_id = store.runs()[0]["env_id"]
+    spec = metric_for(env_id)
+    path = path or store.out / ("regret.png" if spec.name == "cumulative_regret" else f"{spec.name}.png")
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for agent, runs in runs_by_agent.items():
         T = min(len(r.actions) for r in runs)
-        curves = np.stack([cumulative_regret(r)[:T] for r in runs])
+        curves = np.stack([spec.curve(r)[:T] for r in runs])
         mean, se = mean_se(curves)
         x = np.arange(1, T + 1)
         (line,) = ax.plot(x, mean, label=f"{agent} (n={len(runs)})")
         ax.fill_between(x, mean - se, mean + se, color=line.get_color(), alpha=0.2, linewidth=0)
     name = store.get_meta("name", store.out.name)
-    ax.set(xlabel="round", ylabel="cumulative expected regret", title=f"{name}: cumulative regret (mean ± s.e.)")
+    ax.set(xlabel="round" if spec.name == "cumulative_regret" else "iteration", ylabel=spec.label,
+           title=f"{name}: {spec.label} (mean ± s.e.)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_all(store: RunStore) -> list[Path]:
+    """Every plot that applies to the experiment: the headline metric, plus the optimiser plots for LLM agents
+    whose meta-prompt was optimised."""
+    paths = [plot_metric(store)]
+    paths += plot_optimizer(store)
+    return paths
+
+
+def _optimizer_runs(store: RunStore) -> dict[str, list]:
+    out = {}
+    for agent, runs in load_runs(store).items():
+        if any(rec.get("optimizer") for r in runs for rec in r.records):
+            out[agent] = runs
+    return out
+
+
+def plot_optimizer(store: RunStore) -> list[Path]:
+    """For agents whose meta-prompt was optimised: (left) the prompt score per iteration, mean ± s.e. over
+    runs, and (right) the sampling probability of the meta-prompts that hold the most mass at the end (mean over
+    runs), from each step's ``optimizer.top5`` record. Returns ``[OUT/optimizer.png]`` or ``[]``."""
+    by_agent = _optimizer_runs(store)
+    if not by_agent:
+        return []
+    fig, axes = plt.subplots(len(by_agent), 2, figsize=(11, 3.6 * len(by_agent)), dpi=110, squeeze=False)
+    for (agent, runs), (ax_s, ax_p) in zip(by_agent.items(), axes):
+        T = min(len(r.records) for r in runs)
+        scores = np.array([[rec.get("prompt_score", np.nan) for rec in r.records[:T]] for r in runs], dtype=float)
+        mean, se = mean_se(scores)
+        x = np.arange(1, T + 1)
+        ax_s.plot(x, mean, color="C0")
+        ax_s.fill_between(x, mean - se, mean + se, color="C0", alpha=0.2, linewidth=0)
+        ax_s.set(title=f"{agent}: prompt score (mean ± s.e., n={len(runs)})", xlabel="iteration", ylabel="score")
+        ax_s.grid(alpha=0.3)
+        mass = _top_mass(runs, T)
+        for label, series in mass.items():
+            ax_p.plot(x, series, label=label)
+        ax_p.set(title=f"{agent}: probability of the top meta-prompts", xlabel="iteration", ylabel="P(meta-prompt)",
+                 ylim=(0, 1))
+        if mass:
+            ax_p.legend(fontsize=7, title="candidate (D, I)", title_fontsize=7)
+        ax_p.grid(alpha=0.3)
+    fig.tight_layout()
+    path = store.out / "optimizer.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
+def _top_mass(runs: list, T: int, k: int = 5) -> dict[str, np.ndarray]:
+    """Mean over runs of P_t(arm) for the k arms with most final mass; an arm outside a step's top 5 counts 0."""
+    per_run = []
+    for r in runs:
+        steps = []
+        for rec in r.records[:T]:
+            top = (rec.get("optimizer") or {}).get("top5") or []
+            steps.append({str(arm): float(p) for arm, p in top})
+        per_run.append(steps)
+    final: dict[str, float] = {}
+    for steps in per_run:
+        for arm, p in steps[-1].items():
+            final[arm] = final.get(arm, 0.0) + p / len(per_run)
+    chosen = sorted(final, key=final.get, reverse=True)[:k]
+    return {arm: np.mean([[s.get(arm, 0.0) for s in steps] for steps in per_run], axis=0) for arm in chosen}

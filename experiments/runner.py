@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+
 import envs  # noqa: F401  (registers env ids)
 from agents.base import Agent, Decision
 from agents.llm.types import Completion, LLMRequest
+from agents.metaprompt import MetaPrompt
 from agents.registry import make_agent
 from experiments.config import AgentConfig, ExperimentConfig
 from experiments.errors import StoreMismatch
@@ -228,25 +230,25 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
         for s in active:
             s.calls = []
         decisions = _drive(active, clients)
-        rows: list[tuple[StepRow, list[CallRow]]] = []
+        rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None]] = []
         for s, decision in zip(active, decisions):
             obs, reward, terminated, truncated, info = s.env.step(decision.action)
             row = _step_row(s, decision, reward, info)
             if s.replaying:
                 _check_replay(s, row)
             else:
-                rows.append((row, s.calls))
+                rows.append((row, s.calls, decision.meta_prompt))
             s.agent.observe(decision.action, float(reward), info)
             s.obs = obs
             s.t += 1
             s.done = s.t >= s.horizon or bool(terminated)
         wall = (time.perf_counter() - t0) / max(len(rows), 1)
-        store.append_steps([(row, calls, wall) for row, calls in rows])
+        store.append_steps([(row, calls, wall, mp) for row, calls, mp in rows])
         for s in active:
             if s.done:
                 store.finish_run(s.spec.run_id)
         advance(len(active))
         if on_step is not None:
-            for row, _ in rows:
+            for row, _, _ in rows:
                 on_step(row.run_id, row.t)
         active = [s for s in active if not s.done]

@@ -7,6 +7,7 @@ Tables:
   the run's own config (JSON), wall time.
 - ``steps``: one row per decision -- action (JSON), reward, expected reward, optimal expected reward, optimal
   action (JSON), and ``record`` (JSON) for agent-specific fields (LLM text, parse status, optimiser choices).
+- ``prompts``: each distinct (D, I) an LLM agent used, by ``di_hash`` (steps refer to it in their record).
 - ``llm_calls``: every completion an agent consumed at a step, in order, so that a resumed run replays its
   committed prefix exactly without calling the model.
 
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.llm.types import Completion
+from agents.metaprompt import MetaPrompt
 
 STORE_FILE = "runs.sqlite"
 
@@ -41,6 +43,9 @@ CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, t INTEGER NOT NULL, action TEXT NOT NULL, reward REAL NOT NULL,
     expected_reward REAL, optimal_expected_reward REAL, optimal_action TEXT, record TEXT NOT NULL,
     PRIMARY KEY (run_id, t)
+);
+CREATE TABLE IF NOT EXISTS prompts (
+    di_hash TEXT PRIMARY KEY, description TEXT NOT NULL, instruction TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS llm_calls (
     run_id TEXT NOT NULL, t INTEGER NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,
@@ -162,10 +167,14 @@ class RunStore:
         )
 
     # -- steps ---------------------------------------------------------------------------------------------
-    def append_steps(self, rows: Iterable[tuple[StepRow, list[CallRow], float]]) -> None:
-        """Append one step for each of several runs in ONE transaction. Each item: (step, calls, wall seconds)."""
+    def append_steps(self, rows: Iterable[tuple[StepRow, list[CallRow], float, MetaPrompt | None]]) -> None:
+        """Append one step for each of several runs in ONE transaction.
+        Each item: (step, LLM calls consumed, wall seconds, meta-prompt used or None)."""
         with self.transaction():
-            for step, calls, wall in rows:
+            for step, calls, wall, mp in rows:
+                if mp is not None:
+                    self.db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)",
+                                    (mp.di_digest(), mp.description, mp.instruction))
                 self.db.execute(
                     "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (step.run_id, step.t, dumps(step.action), float(step.reward), step.expected_reward,
@@ -205,6 +214,11 @@ class RunStore:
             comp = Completion(text, pt or 0, ct or 0, fr or "stop", lat or 0.0, bool(cached), pte)
             out.setdefault(t, []).append(CallRow(role, h, comp))
         return out
+
+    def prompt(self, di_hash: str) -> tuple[str, str] | None:
+        """(D, I) text of a stored meta-prompt."""
+        row = self.db.execute("SELECT description, instruction FROM prompts WHERE di_hash = ?", (di_hash,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def call_stats(self) -> dict[str, dict[str, float]]:
         """Per run: LLM calls, cache hits, prompt/completion tokens, evaluated prompt tokens, latency."""

@@ -1,0 +1,240 @@
+"""``expobench report OUT...``: a self-contained HTML page (plots embedded) and its Markdown twin.
+
+Per experiment: the headline-metric curves (mean ± s.e.), a table per agent (final metric ± s.e., runs, LLM calls,
+tokens, wall time, invalid/fallback rates), every optimised meta-prompt agent beside its fixed-prompt twin with
+the paired difference and a bootstrap confidence interval over seeds (common random numbers make seeds paired),
+and the best meta-prompts each optimiser found.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.metrics import AgentSummary, load_runs, metric_for, summarize
+from experiments.plots import plot_all
+from experiments.store import RunStore
+
+
+def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+                     ) -> tuple[float, float, float]:
+    """Mean of per-seed differences and its percentile bootstrap CI (resampling seeds with replacement)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(diffs.mean()), float(lo), float(hi)
+
+
+@dataclass
+class Comparison:
+    optimised: str
+    fixed: str
+    seeds: int
+    diff: float
+    lo: float
+    hi: float
+
+
+@dataclass
+class ExperimentReport:
+    name: str
+    out: Path
+    env_id: str
+    metric_label: str
+    summaries: list[AgentSummary]
+    usage: dict[str, dict[str, float]]
+    comparisons: list[Comparison]
+    best_prompts: dict[str, list[dict[str, Any]]]
+    plots: list[Path]
+
+
+def _is_llm(cfg: dict[str, Any]) -> bool:
+    return cfg["agent"].get("llm") is not None
+
+
+def _optimizer_kind(cfg: dict[str, Any]) -> str:
+    opt = cfg["agent"].get("optimizer")
+    return "fixed" if opt is None else opt["kind"]
+
+
+def analyse(out: Path) -> ExperimentReport:
+    store = RunStore(out, create=False)
+    try:
+        runs = store.runs()
+        if not runs:
+            raise ValueError(f"{out} holds no runs")
+        env_id = runs[0]["env_id"]
+        spec = metric_for(env_id)
+        summaries = summarize(store)
+        cfg_by_agent = {r["agent"]: r["config"] for r in runs}
+        usage = _usage(store, runs)
+        data = load_runs(store)
+        finals = {}
+        for agent, rs in data.items():
+            T = min(len(r.actions) for r in rs)
+            finals[agent] = {r.seed: float(spec.curve(r)[T - 1]) for r in rs}
+        comparisons = []
+        fixed = [a for a, c in cfg_by_agent.items() if _is_llm(c) and _optimizer_kind(c) == "fixed"]
+        for agent, c in cfg_by_agent.items():
+            if not _is_llm(c) or _optimizer_kind(c) == "fixed" or not fixed:
+                continue
+            twins = [f for f in fixed if cfg_by_agent[f]["agent"]["params"] == c["agent"]["params"]] or fixed
+            twin = twins[0]
+            seeds = sorted(set(finals.get(agent, {})) & set(finals.get(twin, {})))
+            d = np.array([finals[agent][s] - finals[twin][s] for s in seeds])
+            comparisons.append(Comparison(agent, twin, len(seeds), *paired_bootstrap(d)))
+        best = {a: _best_prompts(store, rs) for a, rs in data.items() if _is_llm(cfg_by_agent[a])
+                and _optimizer_kind(cfg_by_agent[a]) != "fixed"}
+        plots = plot_all(store)
+        return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
+                                comparisons, best, plots)
+    finally:
+        store.close()
+
+
+def _usage(store: RunStore, runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    per_run = store.call_stats()
+    out: dict[str, dict[str, float]] = {}
+    for r in runs:
+        u = out.setdefault(r["agent"], {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "wall_s": 0.0,
+                                        "cache_hits": 0})
+        s = per_run.get(r["run_id"], {})
+        for k in ("calls", "prompt_tokens", "completion_tokens", "cache_hits"):
+            u[k] += s.get(k, 0)
+        u["wall_s"] += r["wall_s"]
+    return out
+
+
+def _best_prompts(store: RunStore, runs: list[Any], k: int = 3) -> list[dict[str, Any]]:
+    """The (D, I) candidates with the highest mean prompt score among those used at least 3 times (or at all,
+    when none was), with their use counts."""
+    scores: dict[str, list[float]] = {}
+    for r in runs:
+        for rec in r.records:
+            if "di_hash" in rec and rec.get("prompt_score") is not None:
+                scores.setdefault(rec["di_hash"], []).append(float(rec["prompt_score"]))
+    min_uses = 3 if any(len(v) >= 3 for v in scores.values()) else 1
+    ranked = sorted((h for h, v in scores.items() if len(v) >= min_uses), key=lambda h: -np.mean(scores[h]))[:k]
+    out = []
+    for h in ranked:
+        text = store.prompt(h)
+        if text:
+            out.append({"di_hash": h, "uses": len(scores[h]), "mean_score": float(np.mean(scores[h])),
+                        "description": text[0], "instruction": text[1]})
+    return out
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}g}" if abs(x) >= 1000 else f"{x:.{digits}f}"
+
+
+def _table_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
+    head = ["agent", "runs", "T", f"final {rep.metric_label}", "s.e.", "LLM calls", "tokens (prompt/completion)",
+            "wall time (s)", "invalid rate", "fallback rate"]
+    rows = []
+    for s in rep.summaries:
+        u = rep.usage.get(s.agent, {})
+        rows.append([
+            s.agent, str(s.runs), str(s.horizon), _fmt(s.metric_mean), _fmt(s.metric_se), str(int(u.get("calls", 0))),
+            f"{int(u.get('prompt_tokens', 0))}/{int(u.get('completion_tokens', 0))}", _fmt(u.get("wall_s", 0.0), 1),
+            _fmt(s.diagnostics.get("invalid_rate", float("nan"))),
+            _fmt(s.diagnostics.get("fallback_rate", float("nan"))),
+        ])
+    return head, rows
+
+
+def _cmp_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
+    head = ["optimised", "fixed twin", "paired seeds", f"Δ final {rep.metric_label} (optimised − fixed)",
+            "95% bootstrap CI"]
+    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), f"[{_fmt(c.lo)}, {_fmt(c.hi)}]"]
+            for c in rep.comparisons]
+    return head, rows
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
+    parts = ["# expobench report", "",
+             "Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
+             "table gives the paired difference over common seeds with a 95% percentile bootstrap interval.", ""]
+    for rep in reports:
+        parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.", ""]
+        for p in rep.plots:
+            rel = Path(p).resolve()
+            try:
+                rel = rel.relative_to(dest.parent.resolve())
+            except ValueError:
+                pass
+            parts += [f"![{p.stem}]({rel})", ""]
+        parts += [_md_table(*_table_rows(rep)), ""]
+        if rep.comparisons:
+            parts += ["### Fixed vs optimised meta-prompt", "", _md_table(*_cmp_rows(rep)), ""]
+        for agent, prompts in rep.best_prompts.items():
+            parts += [f"### Best meta-prompts found by {agent}", ""]
+            for i, p in enumerate(prompts, 1):
+                parts += [f"{i}. mean prompt score {p['mean_score']:.3f} over {p['uses']} uses", "",
+                          "   > **D:** " + p["description"].replace("\n", " "), "   >",
+                          "   > **I:** " + p["instruction"].replace("\n", " "), ""]
+    return "\n".join(parts) + "\n"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+blockquote{background:#f8f8f8;margin:0.5em 0;padding:0.5em 1em;border-left:3px solid #99c}"""
+
+
+def render_html(reports: list[ExperimentReport]) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>expobench report</title>"
+             f"<style>{_CSS}</style></head><body><h1>expobench report</h1>",
+             "<p>Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
+             "table gives the paired difference over common seeds with a 95% percentile bootstrap interval.</p>"]
+    for rep in reports:
+        parts.append(f"<section class='experiment'><h2>{html.escape(rep.name)}</h2>"
+                     f"<p>Environment <code>{html.escape(rep.env_id)}</code>.</p>")
+        for p in rep.plots:
+            data = base64.b64encode(Path(p).read_bytes()).decode()
+            parts.append(f"<img class='plot' alt='{html.escape(p.stem)}' src='data:image/png;base64,{data}'>")
+        parts.append(_html_table(*_table_rows(rep)))
+        if rep.comparisons:
+            parts.append("<h3>Fixed vs optimised meta-prompt</h3>" + _html_table(*_cmp_rows(rep)))
+        for agent, prompts in rep.best_prompts.items():
+            parts.append(f"<h3>Best meta-prompts found by {html.escape(agent)}</h3><ol>")
+            for p in prompts:
+                parts.append(f"<li>mean prompt score {p['mean_score']:.3f} over {p['uses']} uses<blockquote>"
+                             f"<b>D:</b> {html.escape(p['description'])}<br><b>I:</b> "
+                             f"{html.escape(p['instruction'])}</blockquote></li>")
+            parts.append("</ol>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(outs: list[Path], dest: Path) -> tuple[Path, Path]:
+    """Analyse every output directory and write ``dest.html`` and ``dest.md``; returns both paths."""
+    reports = [analyse(Path(o)) for o in outs]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = dest.with_suffix(".html"), dest.with_suffix(".md")
+    html_path.write_text(render_html(reports))
+    md_path.write_text(render_markdown(reports, md_path))
+    return html_path, md_path
