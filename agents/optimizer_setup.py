@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from agents.metaprompt import MetaPrompt
-from metaopt.base import MetaPromptOptimizer
+from metaopt.base import Fixed, MetaPromptOptimizer
 
 
 def build_optimizer(opt_cfg: Any, base: MetaPrompt, agent: Any) -> MetaPromptOptimizer:
     """``opt_cfg`` is an :class:`experiments.config.OptimizerConfig` or ``None`` (fixed meta-prompt)."""
+    if opt_cfg is None:
+        return Fixed(base)
     from metaopt.registry import OPTIMIZERS, make_optimizer
 
-    kind = "fixed" if opt_cfg is None else opt_cfg.kind
+    kind = opt_cfg.kind
     params = {} if opt_cfg is None else dict(opt_cfg.params)
     cls = OPTIMIZERS[kind]
     pool = resolve_pool(opt_cfg, base, agent) if getattr(cls, "needs_pool", False) else None

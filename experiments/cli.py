@@ -110,7 +110,10 @@ def _print_summary(store: Any, as_json: bool) -> None:
     for s in summaries:
         diags = [f"{s.diagnostics[k]:.3f}" if k in s.diagnostics else "" for k in diag_keys]
         table.add_row(s.agent, str(s.runs), str(s.horizon), f"{s.regret_mean:.2f} ± {s.regret_se:.2f}", *diags)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

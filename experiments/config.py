@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from agents.llm.config import LLMConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agents.llm.config import LLMConfig
 from experiments.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -77,3 +77,14 @@ class MetaPromptOptimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class Fixed(MetaPromptOptimizer):
+    """The hand-written meta-prompt, never changed; exemplars by the task heuristic (METHODS §6)."""
+
+    kind = "fixed"
+
+    def propose(self, ctx: ProposalContext) -> MetaPrompt:
+        if not ctx.exemplar_candidates:
+            return self.base
+        return self.base.with_exemplars(ctx.exemplar_candidates[ctx.heuristic], e=ctx.heuristic)

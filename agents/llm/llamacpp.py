@@ -15,7 +15,14 @@ from typing import Any
 
 from agents.llm.grammar import choice_grammar, regex_grammar
 from agents.llm.models import resolve_model
-from agents.llm.types import BadResponse, Completion, Constraint, ContextTooLong, LLMRequest, ModelNotInstalled
+from agents.llm.types import (
+    BadResponse,
+    Completion,
+    Constraint,
+    ContextTooLong,
+    LLMRequest,
+    ModelNotInstalled,
+)
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
