@@ -76,7 +76,8 @@ class LLMBanditAgent(LLMAgent):
         cands = [bt.render_history(self.design, self.n_arms, self.actions, self.rewards, o) for o in orders]
         recent = bt.render_history(bt.Design(self.design.code[:2] + "R" + self.design.code[3:]), self.n_arms,
                                    self.actions[-10:], self.rewards[-10:])
-        return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, recent=recent)
+        return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, fixed_domain=True, recent=recent,
+                               horizon=self.horizon)
 
     # -- one decision --------------------------------------------------------------------------------------
     def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:

@@ -32,13 +32,17 @@ class ProposalContext:
     """What the task offers the optimiser at iteration ``t``.
 
     ``exemplar_candidates``: rendered exemplar sequences to choose among (EXPO-ES); index ``heuristic`` is the
-    task's default choice. ``recent``: a short text excerpt of recent interactions (GPO's task examples).
+    task's default choice. ``fixed_domain``: candidate ``j`` means the same thing every iteration (e.g. the j-th
+    rotation of a bandit summary), so per-candidate running sums are meaningful. ``recent``: a short excerpt of
+    recent interactions (GPO's task examples). ``horizon``: the run's number of iterations.
     """
 
     t: int
     exemplar_candidates: list[str] = field(default_factory=list)
     heuristic: int = 0
+    fixed_domain: bool = False
     recent: str = ""
+    horizon: int = 0
 
 
 class OptimizerParams(BaseModel):

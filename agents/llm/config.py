@@ -27,6 +27,9 @@ class LLMConfig(BaseModel):
     n_ctx: int = Field(4096, ge=256, description="llamacpp: context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="llamacpp: CPU threads (default: all cores).")
     n_batch: int = Field(512, ge=1, description="llamacpp: prompt-evaluation batch size.")
+    ram_cache_mb: int = Field(
+        2048, ge=0, description="llamacpp: RAM for saved KV states (prefix reuse across interleaved runs); 0 = off."
+    )
     base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str | None = Field(
         None, description="openai: name of the environment variable holding the API key (the key is never stored)."
@@ -53,7 +56,7 @@ def make_backend(cfg: LLMConfig) -> Backend:
         from agents.llm.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_batch=cfg.n_batch,
-                               **cfg.extra)
+                               ram_cache_mb=cfg.ram_cache_mb, **cfg.extra)
     if cfg.backend == "openai":
         from agents.llm.openai_backend import OpenAIBackend
 

@@ -1,9 +1,13 @@
 """The embedded backend: llama-cpp-python on the CPU (the default).
 
 The model is loaded once per process (shared by every client that names the same file and settings). Output
-constraints become GBNF grammars (choice, regex) or llama.cpp's JSON-schema mode. Requests run one after the
-other; llama.cpp reuses the KV cache of the longest common token prefix with the previous request, so a static
-(D, I) prefix is evaluated once -- ``Completion.prompt_tokens_evaluated`` reports the tokens actually evaluated.
+constraints become GBNF grammars (choice, regex) or llama.cpp's JSON-schema mode.
+
+Prefix reuse: requests run one after the other, and lockstep runs interleave, so reusing only the previous
+request's KV cache would lose each run's prefix. The backend therefore keeps llama.cpp states in RAM
+(``LlamaRAMCache``, ``ram_cache_mb``) and starts every request from the saved state with the longest common token
+prefix: a run's static (D, I) part and unchanged history are evaluated once. ``Completion.prompt_tokens_evaluated``
+counts the prompt tokens actually evaluated.
 """
 
 from __future__ import annotations
@@ -28,18 +32,34 @@ _MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
 
 
-def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, **kwargs: Any) -> Any:
-    key = (path, n_ctx, n_threads, n_batch, tuple(sorted(kwargs.items())))
+class _EvalCounter:
+    """Wraps ``Llama.eval`` to count the tokens actually evaluated (prompt tokens after prefix reuse, plus one
+    per generated token)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.n = 0
+        self._eval = llm.eval
+
+    def __call__(self, tokens: Any) -> Any:
+        self.n += len(tokens)
+        return self._eval(tokens)
+
+
+def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int, **kwargs: Any) -> Any:
+    key = (path, n_ctx, n_threads, n_batch, ram_cache_mb, tuple(sorted(kwargs.items())))
     with _LOCK:
         if key not in _MODELS:
             try:
-                from llama_cpp import Llama
+                from llama_cpp import Llama, LlamaRAMCache
             except ImportError:
                 raise ModelNotInstalled(
                     "the llamacpp backend needs llama-cpp-python: pip install -e '.[llm]'"
                 ) from None
-            _MODELS[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch,
-                                 verbose=False, **kwargs)
+            llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, verbose=False, **kwargs)
+            llm.eval = _EvalCounter(llm)
+            if ram_cache_mb > 0:
+                llm.set_cache(LlamaRAMCache(capacity_bytes=ram_cache_mb << 20))
+            _MODELS[key] = llm
         return _MODELS[key]
 
 
@@ -47,11 +67,13 @@ class LlamaCppBackend:
     name = "llamacpp"
 
     def __init__(self, model: str = "qwen2.5-coder-1.5b-instruct", *, n_ctx: int = 4096,
-                 n_threads: int | None = None, n_batch: int = 512, **engine_kwargs: Any) -> None:
+                 n_threads: int | None = None, n_batch: int = 512, ram_cache_mb: int = 2048,
+                 **engine_kwargs: Any) -> None:
         path, sha = resolve_model(model)
         self.path = path
         self.model_id = f"{model if not model.endswith('.gguf') else path.name}@{sha[:16]}"
-        self.llm = _load(str(path), n_ctx, n_threads or os.cpu_count() or 1, n_batch, **engine_kwargs)
+        self.llm = _load(str(path), n_ctx, n_threads or os.cpu_count() or 1, n_batch, ram_cache_mb,
+                         **engine_kwargs)
         self._grammars: dict[str, Any] = {}
 
     def _constraint_kwargs(self, c: Constraint | None) -> dict[str, Any]:
@@ -70,7 +92,8 @@ class LlamaCppBackend:
         return [[self._one(req, i) for i in range(req.n)] for req in requests]
 
     def _one(self, req: LLMRequest, sample_index: int) -> Completion:
-        previous = list(self.llm._input_ids)
+        counter: _EvalCounter = self.llm.eval
+        before = counter.n
         t0 = time.perf_counter()
         try:
             resp = self.llm.create_chat_completion(
@@ -90,15 +113,11 @@ class LlamaCppBackend:
         except (KeyError, IndexError, TypeError) as e:
             raise BadResponse(f"unexpected llama.cpp response: {e}") from None
         prompt_tokens = int(usage.get("prompt_tokens", 0))
-        prompt_ids = list(self.llm._input_ids[:prompt_tokens])
-        reused = 0
-        for a, b in zip(previous, prompt_ids):
-            if a != b:
-                break
-            reused += 1
-        evaluated = max(prompt_tokens - reused, 1 if prompt_tokens else 0)
-        return Completion(text, prompt_tokens, int(usage.get("completion_tokens", 0)),
-                          choice.get("finish_reason") or "stop", latency, False, evaluated)
+        completion_tokens = int(usage.get("completion_tokens", 0))
+        # every generated token but the last is fed back through eval
+        evaluated = max(counter.n - before - max(completion_tokens - 1, 0), 0)
+        return Completion(text, prompt_tokens, completion_tokens, choice.get("finish_reason") or "stop", latency,
+                          False, evaluated)
 
     def reset(self) -> None:
         """Forget the KV cache (makes the next generation independent of the previous request)."""

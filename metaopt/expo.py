@@ -1,0 +1,286 @@
+"""EXPO (Kong et al. 2025, Algorithm 1) and the NeuralUCB baseline over a product pool of (D, I) candidates.
+
+EXPO is an adversarial bandit over the pool: after each iteration a score network is retrained on every observed
+(embedding, prompt score) row, its prediction for *every* arm is added to that arm's running sum ``ŝ``, and the
+next (D, I) is sampled from ``P ∝ exp(η ŝ)`` (optionally mixed with the uniform distribution, weight γ).
+Sampling rather than argmax is what copes with the non-stationary scores of a sequential task.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from agents.metaprompt import MetaPrompt
+from metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext
+from metaopt.embeddings import Embedder
+from metaopt.pools import CandidatePool
+from metaopt.scorenet import fit_mlp
+
+
+class NetParams(OptimizerParams):
+    hidden: int | None = Field(None, ge=1, description="Hidden width of the score network (default 4 × input dim).")
+    steps: int = Field(50, ge=1, description="Full-batch Adam steps per retraining.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(1e-4, ge=0, description="Adam weight decay.")
+    net_seed: int = Field(0, description="Seed of the network initialisation (the same every iteration).")
+
+
+class EXPOParams(NetParams):
+    eta: float = Field(10.0, gt=0, description="Exponential-weights learning rate η (paper: 10 MAB, 100 LR/TSP).")
+    gamma: float = Field(0.0, ge=0, le=1, description="Uniform mixing weight γ (0 = the paper).")
+    optimize: Literal["both", "description", "instruction"] = Field(
+        "both", description="Which components are optimised; the other stays the original."
+    )
+    use_exemplar_embedding: bool = Field(
+        False, description="Ablation: add g(E) of the iteration's exemplars to the network input."
+    )
+
+
+class PoolOptimizer(MetaPromptOptimizer):
+    """Shared machinery of optimisers over a (D, I) product pool: arm indexing and pool embeddings."""
+
+    needs_pool: ClassVar[bool] = True
+    needs_embedder: ClassVar[bool] = True
+    optimize: str = "both"
+
+    def __init__(self, base: MetaPrompt, params: OptimizerParams | None = None, *,
+                 pool: CandidatePool | None = None, embedder: Embedder | None = None) -> None:
+        super().__init__(base, params)
+        if pool is None:
+            raise ValueError(f"optimizer {self.kind!r} needs a candidate pool")
+        if pool.descriptions[0] != base.description or pool.instructions[0] != base.instruction:
+            raise ValueError("the pool's first description/instruction must be the task's original D0/I0")
+        self.pool = pool
+        self.embedder = embedder
+        self.optimize = getattr(self.params, "optimize", "both")
+        self.n_d = len(pool.descriptions) if self.optimize in ("both", "description") else 1
+        self.n_i = len(pool.instructions) if self.optimize in ("both", "instruction") else 1
+        self._gd: torch.Tensor | None = None
+
+    @property
+    def n_arms(self) -> int:
+        return self.n_d * self.n_i
+
+    def arm(self, flat: int) -> tuple[int, int]:
+        return divmod(int(flat), self.n_i)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``g(D) [n_d, e]`` and ``g(I) [n_i, e]`` of the arms' candidates (computed once, cached on disk)."""
+        if self._gd is None:
+            if self.embedder is None:
+                raise ValueError(f"optimizer {self.kind!r} needs an embedder")
+            self._gd = torch.from_numpy(self.embedder.embed(self.pool.descriptions[:self.n_d]).copy())
+            self._gi = torch.from_numpy(self.embedder.embed(self.pool.instructions[:self.n_i]).copy())
+        return self._gd, self._gi
+
+    def meta_prompt(self, d: int, i: int, ctx: ProposalContext, e: int | None = None) -> MetaPrompt:
+        e = ctx.heuristic if e is None else e
+        ex = ctx.exemplar_candidates[e] if ctx.exemplar_candidates else None
+        return MetaPrompt(self.pool.descriptions[d], self.pool.instructions[i], ex, {"d": d, "i": i, "e": e})
+
+    def add_candidates(self, descriptions: list[str] = (), instructions: list[str] = ()) -> None:
+        """Grow the pool (GPO as a candidate generator). Subclasses extend their per-arm state."""
+        raise NotImplementedError
+
+
+def entropy(p: np.ndarray) -> float:
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum())
+
+
+def top_k(p: np.ndarray, arm_of: Any, k: int = 5) -> list[list[Any]]:
+    idx = np.argsort(-p, kind="stable")[:k]
+    return [[list(arm_of(j)), round(float(p[j]), 6)] for j in idx]
+
+
+class EXPO(PoolOptimizer):
+    kind = "expo"
+    Params = EXPOParams
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.sums = np.zeros(self.n_arms)
+        self.rows: list[tuple[int, int, float]] = []
+        self.row_e: list[np.ndarray] = []
+        self.probs = np.full(self.n_arms, 1.0 / self.n_arms)
+        self.choice: tuple[int, int] = (0, 0)
+        self.last_e: np.ndarray | None = None
+        self.t = 0
+
+    # -- exponential weights ---------------------------------------------------------------------------------
+    def distribution(self) -> np.ndarray:
+        """``P ∝ exp(η ŝ − max η ŝ)``, mixed with uniform by γ."""
+        z = self.params.eta * self.sums
+        w = np.exp(z - z.max())
+        p = w / w.sum()
+        return (1 - self.params.gamma) * p + self.params.gamma / self.n_arms
+
+    def propose(self, ctx: ProposalContext) -> MetaPrompt:
+        if self.t == 0:
+            self.choice = (0, 0)
+        else:
+            flat = int(self.rng.choice(self.n_arms, p=self.probs))
+            self.choice = self.arm(flat)
+        mp = self.meta_prompt(*self.choice, ctx)
+        if self.params.use_exemplar_embedding:
+            self.last_e = self.embedder.embed([mp.exemplars or ""])[0]
+        return mp
+
+    def record(self) -> dict[str, Any]:
+        return {"d": self.choice[0], "i": self.choice[1], "entropy": round(entropy(self.probs), 6),
+                "top5": top_k(self.probs, self.arm)}
+
+    def update(self, score: float, info: dict[str, Any]) -> None:
+        self.rows.append((*self.choice, float(score)))
+        if self.params.use_exemplar_embedding:
+            self.row_e.append(self.last_e)
+        net = self.fit()
+        self.sums += self.predict_all(net).reshape(-1).numpy().astype(np.float64)
+        self.probs = self.distribution()
+        self.t += 1
+
+    # -- the score network -----------------------------------------------------------------------------------
+    def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        gd, gi = self.embeddings()
+        d = torch.tensor([r[0] for r in self.rows])
+        i = torch.tensor([r[1] for r in self.rows])
+        parts = [gd[d], gi[i]]
+        if self.params.use_exemplar_embedding:
+            parts.append(torch.from_numpy(np.stack(self.row_e)))
+        return torch.cat(parts, dim=1), torch.tensor([r[2] for r in self.rows], dtype=torch.float32)
+
+    def fit(self):
+        x, y = self.inputs()
+        p = self.params
+        hidden = p.hidden or 4 * x.shape[1]
+        return fit_mlp(x, y, hidden, seed=p.net_seed, steps=p.steps, lr=p.lr, weight_decay=p.weight_decay)
+
+    def predict_all(self, net) -> torch.Tensor:
+        """Predictions for every arm, factorised: ``[n_d, n_i]``."""
+        gd, gi = self.embeddings()
+        blocks = [gd, gi]
+        if self.params.use_exemplar_embedding:
+            blocks.append(torch.from_numpy(self.row_e[-1][None]))
+        return net.predict_product(blocks)
+
+    def predict_all_dense(self, net) -> torch.Tensor:
+        """Reference computation that materialises every arm's full input row (tests and benchmarks only)."""
+        gd, gi = self.embeddings()
+        x = torch.cat([gd.repeat_interleave(gi.shape[0], 0), gi.repeat(gd.shape[0], 1)], dim=1)
+        if self.params.use_exemplar_embedding:
+            x = torch.cat([x, torch.from_numpy(self.row_e[-1][None]).expand(x.shape[0], -1)], dim=1)
+        return net.predict(x).reshape(gd.shape[0], gi.shape[0])
+
+    # -- pool growth (GPO as generator) ----------------------------------------------------------------------
+    def add_candidates(self, descriptions: list[str] = (), instructions: list[str] = ()) -> None:
+        """New arms start at the mean running sum of the existing arms, so they are neither favoured nor
+        starved, and then accumulate predictions like every other arm."""
+        descriptions = [d for d in descriptions if d not in self.pool.descriptions]
+        instructions = [i for i in instructions if i not in self.pool.instructions]
+        if self.optimize == "instruction":
+            descriptions = []
+        if self.optimize == "description":
+            instructions = []
+        if not descriptions and not instructions:
+            return
+        old = self.sums.reshape(self.n_d, self.n_i)
+        fill = float(old.mean())
+        self.pool.descriptions += descriptions
+        self.pool.instructions += instructions
+        n_d, n_i = self.n_d + len(descriptions), self.n_i + len(instructions)
+        new = np.full((n_d, n_i), fill)
+        new[:self.n_d, :self.n_i] = old
+        self.n_d, self.n_i = n_d, n_i
+        self._gd = None
+        self.sums = new.reshape(-1)
+        self.probs = self.distribution()
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": self.sums.tolist(), "rows": [list(r) for r in self.rows],
+                "row_e": [e.tolist() for e in self.row_e], "t": self.t, "choice": list(self.choice),
+                "rng": self.rng.bit_generator.state, "pool": [self.pool.descriptions, self.pool.instructions],
+                "shape": [self.n_d, self.n_i]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pool.descriptions, self.pool.instructions = (list(x) for x in state["pool"])
+        self.n_d, self.n_i = state["shape"]
+        self._gd = None
+        self.sums = np.asarray(state["sums"], dtype=np.float64)
+        self.rows = [(int(a), int(b), float(s)) for a, b, s in state["rows"]]
+        self.row_e = [np.asarray(e, dtype=np.float32) for e in state["row_e"]]
+        self.t = state["t"]
+        self.choice = tuple(state["choice"])
+        self.rng.bit_generator.state = state["rng"]
+        self.probs = self.distribution()
+
+
+class NeuralUCBParams(NetParams):
+    nu: float = Field(1.0, ge=0, description="Exploration weight ν of the UCB bonus.")
+    lam: float = Field(1.0, gt=0, description="Ridge λ of the feature covariance.")
+    optimize: Literal["both", "description", "instruction"] = Field("both", description="Components optimised.")
+    use_exemplar_embedding: bool = Field(False, description="Not supported by NeuralUCB; must stay false.")
+
+
+class NeuralUCB(EXPO):
+    """Stochastic-bandit baseline (INSTINCT-style): the same network, argmax of prediction + UCB bonus.
+
+    The bonus uses the network's last hidden layer as features φ (neural-linear UCB):
+    ``ν sqrt(φᵀ Z⁻¹ φ)``, ``Z = λI + Σ φ_j φ_jᵀ`` over observed rows, via the Woodbury identity so that only a
+    ``t × t`` system is solved.
+    """
+
+    kind = "neural_ucb"
+    Params = NeuralUCBParams
+
+    def reset(self, rng: np.random.Generator) -> None:
+        if self.params.use_exemplar_embedding:
+            raise ValueError("neural_ucb does not support use_exemplar_embedding")
+        self.ucb = np.zeros(self.n_arms)
+        super().reset(rng)
+
+    def distribution(self) -> np.ndarray:
+        p = np.zeros(self.n_arms)
+        best = np.flatnonzero(self.ucb == self.ucb.max())
+        p[best] = 1.0 / len(best)
+        return p
+
+    def propose(self, ctx: ProposalContext) -> MetaPrompt:
+        if self.t == 0:
+            self.choice = (0, 0)
+        else:
+            best = np.flatnonzero(self.ucb == self.ucb.max())
+            self.choice = self.arm(int(self.rng.choice(best)))
+        return self.meta_prompt(*self.choice, ctx)
+
+    def update(self, score: float, info: dict[str, Any]) -> None:
+        self.rows.append((*self.choice, float(score)))
+        net = self.fit()
+        mean = self.predict_all(net).reshape(-1)
+        gd, gi = self.embeddings()
+        h_d = gd @ net.w1[:, :gd.shape[1]].T
+        h_i = gi @ net.w1[:, gd.shape[1]:].T + net.b1
+        rows = torch.relu(h_d[[r[0] for r in self.rows]] + h_i[[r[1] for r in self.rows]])  # [t, H]
+        lam = self.params.lam
+        a_inv = torch.linalg.inv(lam * torch.eye(len(self.rows)) + rows @ rows.T)
+        bonus = torch.empty(self.n_d, self.n_i)
+        for a in range(self.n_d):
+            phi = torch.relu(h_d[a][None, :] + h_i)  # [n_i, H]
+            proj = phi @ rows.T  # [n_i, t]
+            quad = (phi * phi).sum(1) - ((proj @ a_inv) * proj).sum(1)
+            bonus[a] = torch.sqrt(torch.clamp(quad, min=0) / lam)
+        self.ucb = (mean + self.params.nu * net.y_std * bonus.reshape(-1)).numpy().astype(np.float64)
+        self.probs = self.distribution()
+        self.t += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "ucb": self.ucb.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ucb = np.asarray(state["ucb"], dtype=np.float64)
+        super().load_state_dict(state)
+
