@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("outs", nargs="+", help="experiment output directories")
     rep.add_argument("--dest", default=None, help="report path without suffix (default: FIRST_OUT/report)")
 
+    pool = sub.add_parser("pool", help="generate a candidate pool of rephrased (D, I) for an LLM agent's task")
+    pool.add_argument("config", help="experiment YAML; the pool is built for one of its LLM agents")
+    pool.add_argument("--agent", required=True, help="name of the LLM agent in the config")
+    pool.add_argument("--n-desc", type=int, default=100, help="rephrasings of the task description")
+    pool.add_argument("--n-instr", type=int, default=100, help="rephrasings of the meta-instruction")
+    pool.add_argument("--temperature", type=float, default=1.3)
+    pool.add_argument("--seed", type=int, default=0)
+    pool.add_argument("--output", required=True, help="pool JSON to write")
+
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
     return p
@@ -150,6 +159,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pool(args: argparse.Namespace) -> int:
+    """Build the agent's (D0, I0) exactly as a run would, then rephrase them with the config's LLM."""
+    from agents.llm.config import make_client
+    from experiments.config import load_config
+    from experiments.errors import ConfigError
+    from experiments.runner import base_meta_prompt_for
+    from metaopt.pools import generate_pool
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        return _fail(str(e))
+    agent = next((a for a in cfg.agents if a.name == args.agent), None)
+    if agent is None:
+        return _fail(f"--agent {args.agent!r}: no such agent; allowed: {', '.join(a.name for a in cfg.agents)}")
+    base = base_meta_prompt_for(cfg, agent)
+    llm_cfg = agent.optimizer.llm if agent.optimizer is not None and agent.optimizer.llm else cfg.llm_for(agent)
+    client = make_client(llm_cfg)
+    pool = generate_pool(client, base.description, base.instruction, args.n_desc, args.n_instr, args.temperature,
+                         args.seed)
+    pool.meta["command"] = "expobench " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("expobench") else ""
+    pool.save(Path(args.output))
+    print(f"{args.output}: {len(pool.descriptions)} descriptions x {len(pool.instructions)} instructions")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "envs":
@@ -162,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(agent_kinds()))
         return 0
-    commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report}
+    commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool}
     return commands[args.command](args)
 
 

