@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_CHUNK_ELEMS = 1 << 21  # broadcast block size (floats) for the factorised pass: stays in cache
-
 
 @dataclass
 class MLP:
@@ -47,12 +45,12 @@ class MLP:
         h2 = g2 @ self.w1[:, d1:d1 + d2].T + self.b1  # [n2, H]
         if len(blocks) > 2:
             h2 = h2 + blocks[2][0] @ self.w1[:, d1 + d2:].T
-        n1, n2, H = h1.shape[0], h2.shape[0], h1.shape[1]
-        out = torch.empty(n1, n2)
-        step = max(1, _CHUNK_ELEMS // max(n2 * H, 1))
-        for s in range(0, n1, step):
-            z = h1[s:s + step, None, :] + h2[None, :, :]
-            out[s:s + step] = torch.relu_(z) @ self.w2
+        out = torch.empty(h1.shape[0], h2.shape[0])
+        buf = torch.empty_like(h2)  # one [n2, H] block, reused: stays in cache, no n1·n2·H tensor
+        for a in range(h1.shape[0]):
+            torch.add(h2, h1[a], out=buf)
+            buf.clamp_(min=0)
+            torch.mv(buf, self.w2, out=out[a])
         return (out + self.b2) * self.y_std + self.y_mean
 
 

@@ -21,7 +21,10 @@ from tests.llm_fake_server import FakeServer
 ARMS = ("blue", "green", "red", "yellow", "purple")
 
 
-def req(seed=0, temperature=0.0, n=1, constraint=Constraint(choice=ARMS), text="Pick a colour."):
+CHOICE = Constraint(choice=ARMS)
+
+
+def req(seed=0, temperature=0.0, n=1, constraint=CHOICE, text="Pick a colour."):
     return LLMRequest(chat("You pick colours.", text), temperature=temperature, max_tokens=8, n=n, seed=seed,
                       constraint=constraint)
 
