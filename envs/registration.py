@@ -19,7 +19,19 @@ _BANDITS = {
 }
 
 
+_OPTIM = {
+    **{f"expobench/LinReg-w{w}-b{b}-v0".replace("-b-", "-bm"): ("envs.linreg:LinearRegressionEnv",
+                                                               {"w_true": w, "b_true": b})
+       for w, b in [(2, 30), (36, -1), (15, 14), (17, 17), (16, 10), (3, 5), (25, 23)]},
+    "expobench/LinReg-v0": ("envs.linreg:LinearRegressionEnv", {}),
+    **{f"expobench/TSP-{n}-v0": ("envs.tsp:TSPEnv", {"n": n}) for n in (10, 15, 20)},
+}
+
+
 def _register_all() -> None:
+    for env_id, (entry, kwargs) in _OPTIM.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)
     for env_id, (entry, kwargs) in _BANDITS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)

@@ -27,6 +27,9 @@ def _load(model: str) -> object:
     with _LOCK:
         if model not in _MODELS:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
 
             if model == DEFAULT_MODEL:
                 try:

@@ -1,0 +1,111 @@
+"""The OPRO-style LLM optimiser agent (Yang et al. 2023; METHODS §4.2-4.3) for linear regression and TSP.
+
+Each iteration asks ``n_proposals`` times with the same meta-prompt (the first at temperature 0, the rest at 1).
+Every valid proposal is evaluated and enters the history, as in OPRO; the iteration's action (what the env scores)
+is the best proposal of the batch. Exemplars (task heuristic): the top ``n_exemplars`` solutions by value, worst
+first, best last. Prompt score: ``(b_s − v) / b_s`` for the temperature-0 proposal's value v, ``b_s`` the worst
+warm-start value; an invalid temperature-0 proposal scores 0. Proposals that parse but are invalid (a tour
+missing a node, a pair out of range) are counted failures; an iteration without any valid proposal plays the best
+solution so far (declared fallback, counted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from pydantic import Field
+
+from agents.base import Decision, DecisionGen
+from agents.llm.types import LLMRequest, Message
+from agents.llm_agent import LLMAgent, LLMAgentParams
+from agents.metaprompt import MetaPrompt
+from agents.registry import register_agent
+from envs.opro_text import OptimizationTask, task_for
+from metaopt.base import ProposalContext
+
+
+class OPROAgentParams(LLMAgentParams):
+    n_proposals: int = Field(8, ge=1, description="Proposals per iteration: 1 at temperature 0, the rest at 1.")
+    n_exemplars: int = Field(20, ge=1, description="Solutions shown (the best ones, worst first, best last).")
+    warm_start: int = Field(5, ge=1, description="Random initial solutions, shown with their values.")
+    enhanced: bool = Field(False, description="Enhanced OPRO: one sentence that spells out the ordering.")
+    max_tokens: int = Field(64, ge=8, description="Token limit of a proposal.")
+    es_pool: int = Field(30, ge=1, description="EXPO-ES: exemplar candidates are subsets of the top es_pool records.")
+    es_candidates: int = Field(32, ge=1, description="EXPO-ES: candidate exemplar sequences per iteration.")
+
+
+@register_agent
+class OPROAgent(LLMAgent):
+    kind = "llm_opro"
+    Params = OPROAgentParams
+
+    def task_reset(self, env: gym.Env) -> None:
+        self.task: OptimizationTask = task_for(env)
+        self.records: list[tuple[Any, float]] = []
+        for sol in self.task.warm_start(self.rng, self.params.warm_start):
+            self.records.append((sol, self.task.value(sol)))
+        self.b_s = max(v for _, v in self.records)
+
+    def base_meta_prompt(self) -> MetaPrompt:
+        return MetaPrompt(self.task.description(self.params.enhanced), self.task.instruction())
+
+    def _heuristic(self) -> list[tuple[Any, float]]:
+        unique: dict[str, tuple[Any, float]] = {}
+        for s, v in self.records:
+            unique.setdefault(repr(s), (s, v))
+        best = sorted(unique.values(), key=lambda r: r[1])[: self.params.n_exemplars]
+        return best[::-1]
+
+    def proposal_context(self) -> ProposalContext:
+        heuristic = self._heuristic()
+        cands = [self.task.render_exemplars(heuristic)]
+        L = self.params.n_exemplars
+        if len(heuristic) >= L and self.params.es_candidates > 1:
+            pool = sorted({repr(s): (s, v) for s, v in self.records}.values(), key=lambda r: r[1])
+            pool = pool[: self.params.es_pool]
+            for _ in range(self.params.es_candidates - 1):
+                idx = self.rng.choice(len(pool), size=min(L, len(pool)), replace=False)
+                cands.append(self.task.render_exemplars([pool[i] for i in idx]))
+        return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, fixed_domain=False,
+                               recent=cands[0][-1500:], horizon=self.horizon)
+
+    def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:
+        return (Message("system", f"{mp.description}\n\n{mp.instruction}"), Message("user", mp.exemplars or ""))
+
+    def decide_with(self, mp: MetaPrompt) -> DecisionGen:
+        msgs = self.messages(mp)
+        constraint = self.task.constraint()
+        reqs = [LLMRequest(msgs, temperature=0.0 if k == 0 else 1.0, max_tokens=self.params.max_tokens,
+                           seed=self.request_seed(0, k), constraint=constraint) for k in range(self.params.n_proposals)]
+        answers = yield reqs
+        proposals, errors, texts = [], [], []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "cache_hits": 0, "calls": 0}
+        for k, comps in enumerate(answers):
+            c = comps[0]
+            texts.append(c.text)
+            usage["prompt_tokens"] += c.prompt_tokens
+            usage["completion_tokens"] += c.completion_tokens
+            usage["cache_hits"] += int(c.cached)
+            usage["calls"] += 1
+            sol, err = self.task.parse(c.text)
+            if err is None:
+                proposals.append((k, sol, self.task.value(sol)))
+            else:
+                errors.append(f"proposal {k}: {err}")
+        first = next(((s, v) for k, s, v in proposals if k == 0), None)
+        score = 0.0 if first is None else max((self.b_s - first[1]) / self.b_s, 0.0) if self.b_s > 0 else 0.0
+        for _, s, v in proposals:
+            self.records.append((s, v))
+        fallback = not proposals
+        if fallback:
+            best_sol, best_val = min(self.records, key=lambda r: r[1])
+        else:
+            _, best_sol, best_val = min(proposals, key=lambda r: r[2])
+        record = {**usage, "text": texts[0] if texts else "", "texts": texts, "errors": errors,
+                  "invalid": first is None, "fallback": fallback, "valid_proposals": len(proposals),
+                  "prompt_score": score, "prompt_hash": reqs[0].digest(), "best_value": best_val}
+        return Decision(self.task.to_action(best_sol), record)
+
+    def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,163 @@
+"""The text side of OPRO-style optimisation tasks (linear regression, TSP; METHODS §4.2-4.3).
+
+A :class:`OptimizationTask` adapts an unwrapped env for LLM optimiser agents: warm-start solutions, the
+objective (lower is better), the task description D (optionally the "enhanced" sentence that spells out the
+ordering), the meta-instruction I, exemplar rendering (given solutions worst first, best last, with values), the
+output constraint, and a parser that never raises and validates (a tour must be a permutation of all nodes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from agents.llm.types import Constraint
+
+ENHANCED = " The pairs are listed from the largest value to the smallest; the last one is the best so far."
+
+
+class OptimizationTask:
+    name = ""
+    noun = "solution"
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+
+    def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[Any]:
+        raise NotImplementedError
+
+    def value(self, solution: Any) -> float:
+        raise NotImplementedError
+
+    def description(self, enhanced: bool) -> str:
+        raise NotImplementedError
+
+    def instruction(self) -> str:
+        raise NotImplementedError
+
+    def render_one(self, solution: Any, value: float) -> str:
+        raise NotImplementedError
+
+    def constraint(self) -> Constraint:
+        raise NotImplementedError
+
+    def parse(self, text: object) -> tuple[Any | None, str | None]:
+        raise NotImplementedError
+
+    def render_exemplars(self, records: Sequence[tuple[Any, float]]) -> str:
+        """``records`` in the order to show (worst first, best last)."""
+        return "\n\n".join(self.render_one(s, v) for s, v in records)
+
+    def to_action(self, solution: Any) -> Any:
+        return solution
+
+
+_NUM = r"-?[0-9]+(?:\.[0-9]+)?"
+
+
+class LinRegTask(OptimizationTask):
+    name = "linreg"
+    noun = "pair"
+
+    def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[tuple[float, float]]:
+        return [(float(rng.integers(10, 21)), float(rng.integers(10, 21))) for _ in range(n)]
+
+    def value(self, solution: tuple[float, float]) -> float:
+        return self.env.loss(*solution)
+
+    def description(self, enhanced: bool) -> str:
+        text = ("You are minimising a function of two numbers, w and b. Below are (w, b) pairs that have been "
+                "tried, each with its function value; lower values are better.")
+        return text + (ENHANCED if enhanced else "")
+
+    def instruction(self) -> str:
+        return ("Propose a new pair (w, b) that differs from every pair above and should have a lower function "
+                "value than all of them. Do not write code. End your answer with the pair as [w, b], where w and "
+                "b are numbers.")
+
+    def render_one(self, solution: tuple[float, float], value: float) -> str:
+        w, b = solution
+        return f"w={_fmt(w)}, b={_fmt(b)}\nvalue: {value:.2f}"
+
+    def constraint(self) -> Constraint:
+        num = r"-?[0-9]{1,4}(\.[0-9]{1,2})?"
+        return Constraint(regex=rf"\[{num}, ?{num}\]")
+
+    def parse(self, text: object) -> tuple[tuple[float, float] | None, str | None]:
+        if not isinstance(text, str):
+            return None, f"expected text, got {type(text).__name__}"
+        found = re.findall(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*\]", text)
+        if not found:
+            return None, f"no [w, b] pair in {text[:60]!r}"
+        w, b = (float(v) for v in found[-1])
+        if not (np.isfinite(w) and np.isfinite(b)) or max(abs(w), abs(b)) > self.env.action_space.high[0]:
+            return None, f"pair [{w}, {b}] outside the allowed range"
+        return (w, b), None
+
+    def to_action(self, solution: tuple[float, float]) -> list[float]:
+        return [float(solution[0]), float(solution[1])]
+
+
+class TSPTask(OptimizationTask):
+    name = "tsp"
+    noun = "trace"
+
+    def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[list[int]]:
+        return [[0, *(int(v) for v in rng.permutation(np.arange(1, self.env.n)))] for _ in range(n)]
+
+    def value(self, solution: list[int]) -> float:
+        from envs.tsp import tour_length
+
+        return tour_length(self.env.dist, solution)
+
+    def description(self, enhanced: bool) -> str:
+        pts = ", ".join(f"({i}): ({c[0]:.0f}, {c[1]:.0f})" for i, c in enumerate(self.env.coords))
+        text = (f"You are solving a traveling salesman problem with {self.env.n} points, given as (index): (x, y): "
+                f"{pts}. A trace visits every point exactly once and returns to its start; its length is the sum of "
+                "the Euclidean distances along it. Below are traces that have been tried with their lengths; "
+                "shorter is better.")
+        return text + (ENHANCED.replace("pairs", "traces") if enhanced else "")
+
+    def instruction(self) -> str:
+        return (f"Propose a new trace that starts at 0, visits all {self.env.n} points exactly once, differs from "
+                "every trace above and should be shorter than all of them. Do not write code. Give the trace as "
+                "<trace>0,3,1,...</trace>.")
+
+    def render_one(self, solution: list[int], value: float) -> str:
+        return f"<trace>{','.join(map(str, solution))}</trace>\nlength: {value:.0f}"
+
+    def constraint(self) -> Constraint:
+        return Constraint(regex=rf"<trace>0(,[0-9]{{1,2}}){{{self.env.n - 1}}}</trace>")
+
+    def parse(self, text: object) -> tuple[list[int] | None, str | None]:
+        if not isinstance(text, str):
+            return None, f"expected text, got {type(text).__name__}"
+        found = re.findall(r"<trace>([^<]*)</trace>", text)
+        if not found:
+            return None, f"no <trace>...</trace> in {text[:60]!r}"
+        parts = [p.strip() for p in found[-1].split(",")]
+        if not all(p.isdigit() and len(p) <= 3 for p in parts):
+            return None, f"trace holds non-integers: {found[-1][:60]!r}"
+        tour = [int(p) for p in parts]
+        if sorted(tour) != list(range(self.env.n)):
+            return None, f"trace is not a permutation of 0..{self.env.n - 1}"
+        k = tour.index(0)
+        return tour[k:] + tour[:k], None
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def task_for(env: Any) -> OptimizationTask:
+    from envs.linreg import LinearRegressionEnv
+    from envs.tsp import TSPEnv
+
+    if isinstance(env, LinearRegressionEnv):
+        return LinRegTask(env)
+    if isinstance(env, TSPEnv):
+        return TSPTask(env)
+    raise TypeError(f"no OPRO text for {type(env).__name__}")
