@@ -114,11 +114,14 @@ def _print_summary(store: Any, as_json: bool) -> None:
 
     table = Table(title=f"{store.get_meta('name', store.out.name)}: final cumulative regret (mean ± s.e.)")
     diag_keys = sorted({k for s in summaries for k in s.diagnostics})
-    for col in ["agent", "runs", "T", "regret", *diag_keys]:
+    metric = summaries[0].metric if summaries else "cumulative_regret"
+    extra = [] if metric == "cumulative_regret" else [metric]
+    for col in ["agent", "runs", "T", "regret", *extra, *diag_keys]:
         table.add_column(col, justify="left" if col == "agent" else "right")
     for s in summaries:
         diags = [f"{s.diagnostics[k]:.3f}" if k in s.diagnostics else "" for k in diag_keys]
-        table.add_row(s.agent, str(s.runs), str(s.horizon), f"{s.regret_mean:.2f} ± {s.regret_se:.2f}", *diags)
+        m = [f"{s.metric_mean:.3f} ± {s.metric_se:.3f}"] if extra else []
+        table.add_row(s.agent, str(s.runs), str(s.horizon), f"{s.regret_mean:.2f} ± {s.regret_se:.2f}", *m, *diags)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
