@@ -129,3 +129,25 @@ def test_real_smollm2_agent_runs_with_constrained_valid_answers(tmp_path):
     assert records(tmp_path / "o2", "nd")[0].actions == records(tmp_path / "o", "nd")[0].actions
     db = sqlite3.connect(tmp_path / "o2" / "runs.sqlite")
     assert db.execute("SELECT MIN(cached) FROM llm_calls").fetchone()[0] == 1
+
+
+@pytest.mark.llm
+def test_expo_end_to_end_with_real_smollm2(tmp_path):
+    from experiments.runner import base_meta_prompt_for
+    from metaopt.pools import CandidatePool
+
+    llm = {"backend": "llamacpp", "model": "smollm2-135m-instruct", "n_ctx": 2048}
+    agents = [{"name": "expo", "kind": "llm_bandit", "params": {"design": "BSSN0"},
+               "optimizer": {"kind": "expo", "params": {"steps": 10}, "pool": {"path": str(tmp_path / "pool.json")}}}]
+    cfg = config(tmp_path / "o", agents, llm, horizon=4, seeds=[0])
+    base = base_meta_prompt_for(cfg, cfg.agents[0])
+    CandidatePool([base.description, base.description.replace("You are", "Imagine you are")],
+                  [base.instruction, "Reply with one button name only."]).save(tmp_path / "pool.json")
+    run_experiment(cfg, progress=False).close()
+    run = records(tmp_path / "o", "expo")[0]
+    assert len(run.actions) == 4
+    for t, rec in enumerate(run.records):
+        assert not rec["fallback"]
+        assert rec["optimizer"]["top5"] and rec["mp_ids"]["d"] in (0, 1)
+        assert abs(sum(p for _, p in rec["optimizer"]["top5"]) - 1) < 1e-6
+    assert run.records[0]["mp_ids"] == {"d": 0, "i": 0, "e": 0}
