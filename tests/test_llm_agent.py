@@ -146,7 +146,7 @@ def test_expo_end_to_end_with_real_smollm2(tmp_path):
     run_experiment(cfg, progress=False).close()
     run = records(tmp_path / "o", "expo")[0]
     assert len(run.actions) == 4
-    for t, rec in enumerate(run.records):
+    for rec in run.records:
         assert not rec["fallback"]
         assert rec["optimizer"]["top5"] and rec["mp_ids"]["d"] in (0, 1)
         assert abs(sum(p for _, p in rec["optimizer"]["top5"]) - 1) < 1e-6
