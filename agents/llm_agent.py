@@ -35,6 +35,12 @@ P = TypeVar("P")
 class LLMAgentParams(AgentParams):
     max_retries: int = Field(2, ge=0, description="Re-asks after an answer that does not parse, before the fallback.")
     max_tokens: int = Field(48, ge=1, description="Token limit of an answer.")
+    description: str | None = Field(
+        None, min_length=1,
+        description="Replaces the hand-written task description D0 (e.g. one written by `expobench export-prompt`).")
+    instruction: str | None = Field(
+        None, min_length=1,
+        description="Replaces the hand-written meta-instruction I0 (e.g. one written by `expobench export-prompt`).")
 
 
 @dataclass
@@ -91,6 +97,12 @@ class LLMAgent(Agent):
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def start_meta_prompt(self) -> MetaPrompt:
+        """The (D0, I0) this run starts from: :meth:`base_meta_prompt` with the ``description`` /
+        ``instruction`` params, when given, in place of the hand-written texts."""
+        base = self.base_meta_prompt()
+        return MetaPrompt(self.params.description or base.description, self.params.instruction or base.instruction)
+
     # -- life cycle ----------------------------------------------------------------------------------------
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         self.env = env
@@ -109,7 +121,7 @@ class LLMAgent(Agent):
         from agents.optimizer_setup import build_optimizer
 
         opt_cfg = getattr(self.agent_config, "optimizer", None)
-        return build_optimizer(opt_cfg, self.base_meta_prompt(), self)
+        return build_optimizer(opt_cfg, self.start_meta_prompt(), self)
 
     def decide(self, observation: Any) -> DecisionGen:
         ctx = self.proposal_context()

@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--seed", type=int, default=0)
     pool.add_argument("--output", required=True, help="pool JSON to write")
 
+    exp = sub.add_parser("export-prompt",
+                         help="write the best meta-prompt an optimiser found as a fixed-prompt agent (YAML)")
+    exp.add_argument("out", help="an experiment output directory")
+    exp.add_argument("--agent", required=True, help="name of an optimised LLM agent in that experiment")
+    exp.add_argument("--name", default=None, help="name of the exported agent (default: AGENT_best)")
+    exp.add_argument("--output", default=None, help="YAML file to write (default: print)")
+
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
     return p
@@ -126,6 +133,21 @@ def _print_summary(store: Any, as_json: bool) -> None:
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
+    _print_comparisons(store, console, metric)
+
+
+def _print_comparisons(store: Any, console: Any, metric: str) -> None:
+    """Each optimiser's final metric beside its fixed-prompt twin, and the best meta-prompt it found."""
+    from experiments.comparisons import compare_to_fixed, optimiser_best_prompts
+
+    for c in compare_to_fixed(store):
+        console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
+                      f"95% bootstrap CI [{c.lo:+.3f}, {c.hi:+.3f}]", highlight=False)
+    for agent, prompts in optimiser_best_prompts(store, k=1).items():
+        if prompts:
+            p = prompts[0]
+            console.print(f"best meta-prompt of {agent} (mean prompt score {p['mean_score']:.3f}, {p['uses']} uses):"
+                          f"\n  D: {p['description']}\n  I: {p['instruction']}", highlight=False, markup=False, soft_wrap=True)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -188,6 +210,45 @@ def cmd_pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_prompt(args: argparse.Namespace) -> int:
+    """The best (D, I) of ``--agent`` (highest mean prompt score, see ``experiments.comparisons.best_prompts``)
+    as an agent entry with a fixed meta-prompt: paste it into any experiment's ``agents:`` list."""
+    import yaml
+
+    from experiments.comparisons import agent_configs, optimiser_best_prompts
+
+    try:
+        store = _open_store(args.out)
+    except FileNotFoundError as e:
+        return _fail(str(e))
+    try:
+        cfgs = agent_configs(store)
+        best = optimiser_best_prompts(store, k=1)
+        if args.agent not in best:
+            allowed = ", ".join(sorted(best)) or "none in this experiment"
+            return _fail(f"--agent {args.agent!r}: not an agent with a meta-prompt optimiser; allowed: {allowed}")
+        if not best[args.agent]:
+            return _fail(f"--agent {args.agent!r}: no step with a prompt score is stored yet")
+        top = best[args.agent][0]
+        agent = cfgs[args.agent]["agent"]
+        params = {**agent["params"], "description": top["description"], "instruction": top["instruction"]}
+        entry = {"name": args.name or f"{args.agent}_best", "kind": agent["kind"], "params": params}
+        if agent.get("llm"):
+            entry["llm"] = {k: agent["llm"][k] for k in ("backend", "model")}
+        header = (f"# Best meta-prompt found by agent {args.agent!r} in {args.out}: mean prompt score "
+                  f"{top['mean_score']:.4f} over {top['uses']} uses (candidate {top['di_hash']}).\n"
+                  "# A fixed-prompt agent: add this entry to an experiment's `agents:` list.\n")
+        text = header + yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
+    finally:
+        store.close()
+    if args.output:
+        Path(args.output).write_text(text)
+        print(args.output)
+    else:
+        print(text, end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "envs":
@@ -200,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(agent_kinds()))
         return 0
-    commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool}
+    commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
+                "export-prompt": cmd_export_prompt}
     return commands[args.command](args)
 
 

@@ -16,31 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from experiments.comparisons import Comparison, compare_to_fixed, optimiser_best_prompts
 from experiments.metrics import AgentSummary, load_runs, metric_for, summarize
 from experiments.plots import plot_all
 from experiments.store import RunStore
-
-
-def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
-                     ) -> tuple[float, float, float]:
-    """Mean of per-seed differences and its percentile bootstrap CI (resampling seeds with replacement)."""
-    diffs = np.asarray(diffs, dtype=float)
-    if len(diffs) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(diffs.mean()), float(lo), float(hi)
-
-
-@dataclass
-class Comparison:
-    optimised: str
-    fixed: str
-    seeds: int
-    diff: float
-    lo: float
-    hi: float
 
 
 @dataclass
@@ -56,15 +35,6 @@ class ExperimentReport:
     plots: list[Path]
 
 
-def _is_llm(cfg: dict[str, Any]) -> bool:
-    return cfg["agent"].get("llm") is not None
-
-
-def _optimizer_kind(cfg: dict[str, Any]) -> str:
-    opt = cfg["agent"].get("optimizer")
-    return "fixed" if opt is None else opt["kind"]
-
-
 def analyse(out: Path) -> ExperimentReport:
     store = RunStore(out, create=False)
     try:
@@ -74,25 +44,10 @@ def analyse(out: Path) -> ExperimentReport:
         env_id = runs[0]["env_id"]
         spec = metric_for(env_id)
         summaries = summarize(store)
-        cfg_by_agent = {r["agent"]: r["config"] for r in runs}
         usage = _usage(store, runs)
         data = load_runs(store)
-        finals = {}
-        for agent, rs in data.items():
-            T = min(len(r.actions) for r in rs)
-            finals[agent] = {r.seed: float(spec.curve(r)[T - 1]) for r in rs}
-        comparisons = []
-        fixed = [a for a, c in cfg_by_agent.items() if _is_llm(c) and _optimizer_kind(c) == "fixed"]
-        for agent, c in cfg_by_agent.items():
-            if not _is_llm(c) or _optimizer_kind(c) == "fixed" or not fixed:
-                continue
-            twins = [f for f in fixed if cfg_by_agent[f]["agent"]["params"] == c["agent"]["params"]] or fixed
-            twin = twins[0]
-            seeds = sorted(set(finals.get(agent, {})) & set(finals.get(twin, {})))
-            d = np.array([finals[agent][s] - finals[twin][s] for s in seeds])
-            comparisons.append(Comparison(agent, twin, len(seeds), *paired_bootstrap(d)))
-        best = {a: _best_prompts(store, rs) for a, rs in data.items() if _is_llm(cfg_by_agent[a])
-                and _optimizer_kind(cfg_by_agent[a]) != "fixed"}
+        comparisons = compare_to_fixed(store, data)
+        best = optimiser_best_prompts(store, data)
         plots = plot_all(store)
         return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
                                 comparisons, best, plots)
@@ -110,25 +65,6 @@ def _usage(store: RunStore, runs: list[dict[str, Any]]) -> dict[str, dict[str, f
         for k in ("calls", "prompt_tokens", "completion_tokens", "cache_hits"):
             u[k] += s.get(k, 0)
         u["wall_s"] += r["wall_s"]
-    return out
-
-
-def _best_prompts(store: RunStore, runs: list[Any], k: int = 3) -> list[dict[str, Any]]:
-    """The (D, I) candidates with the highest mean prompt score among those used at least 3 times (or at all,
-    when none was), with their use counts."""
-    scores: dict[str, list[float]] = {}
-    for r in runs:
-        for rec in r.records:
-            if "di_hash" in rec and rec.get("prompt_score") is not None:
-                scores.setdefault(rec["di_hash"], []).append(float(rec["prompt_score"]))
-    min_uses = 3 if any(len(v) >= 3 for v in scores.values()) else 1
-    ranked = sorted((h for h, v in scores.items() if len(v) >= min_uses), key=lambda h: -np.mean(scores[h]))[:k]
-    out = []
-    for h in ranked:
-        text = store.prompt(h)
-        if text:
-            out.append({"di_hash": h, "uses": len(scores[h]), "mean_score": float(np.mean(scores[h])),
-                        "description": text[0], "instruction": text[1]})
     return out
 
 

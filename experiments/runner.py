@@ -126,7 +126,7 @@ def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaP
     agent.configure(agent_config=agent_cfg, experiment=cfg, seed=0, llm_for=lambda role: None)
     agent.env = env.unwrapped
     agent.task_reset(env.unwrapped)
-    return agent.base_meta_prompt()
+    return agent.start_meta_prompt()
 
 
 def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:

@@ -1,0 +1,107 @@
+"""Fixed vs optimised meta-prompts within one experiment: paired differences over seeds with a bootstrap
+interval, and the best (D, I) candidates each optimiser found. Used by ``summary``, ``report`` and
+``export-prompt``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from experiments.metrics import RunData, load_runs, metric_for
+from experiments.store import RunStore
+
+
+def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+                     ) -> tuple[float, float, float]:
+    """Mean of per-seed differences and its percentile bootstrap CI (resampling seeds with replacement)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(diffs.mean()), float(lo), float(hi)
+
+
+@dataclass
+class Comparison:
+    """``diff`` = mean over common seeds of (optimised − fixed) final metric; ``[lo, hi]`` its 95% CI."""
+
+    optimised: str
+    fixed: str
+    seeds: int
+    diff: float
+    lo: float
+    hi: float
+
+
+def is_llm(cfg: dict[str, Any]) -> bool:
+    """Whether a stored run config belongs to an LLM agent (the runner stores the resolved ``llm`` block)."""
+    return cfg["agent"].get("llm") is not None
+
+
+def optimizer_kind(cfg: dict[str, Any]) -> str:
+    opt = cfg["agent"].get("optimizer")
+    return "fixed" if opt is None else opt["kind"]
+
+
+def agent_configs(store: RunStore) -> dict[str, dict[str, Any]]:
+    """Stored run config per agent name."""
+    return {r["agent"]: r["config"] for r in store.runs()}
+
+
+def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Comparison]:
+    """Every optimised LLM agent against its fixed-prompt twin (same kind and params; else the first fixed LLM
+    agent), paired by seed on the final value of the task's headline metric."""
+    runs = store.runs()
+    if not runs:
+        return []
+    spec = metric_for(runs[0]["env_id"])
+    data = load_runs(store) if data is None else data
+    cfgs = agent_configs(store)
+    finals = {}
+    for agent, rs in data.items():
+        T = min(len(r.actions) for r in rs)
+        finals[agent] = {r.seed: float(spec.curve(r)[T - 1]) for r in rs if T > 0}
+    fixed = [a for a, c in cfgs.items() if is_llm(c) and optimizer_kind(c) == "fixed"]
+    out = []
+    for agent, c in cfgs.items():
+        if not is_llm(c) or optimizer_kind(c) == "fixed" or not fixed:
+            continue
+        twins = [f for f in fixed if cfgs[f]["agent"]["kind"] == c["agent"]["kind"]
+                 and cfgs[f]["agent"]["params"] == c["agent"]["params"]] or fixed
+        twin = twins[0]
+        seeds = sorted(set(finals.get(agent, {})) & set(finals.get(twin, {})))
+        d = np.array([finals[agent][s] - finals[twin][s] for s in seeds])
+        out.append(Comparison(agent, twin, len(seeds), *paired_bootstrap(d)))
+    return out
+
+
+def best_prompts(store: RunStore, runs: list[RunData], k: int = 3) -> list[dict[str, Any]]:
+    """The (D, I) candidates with the highest mean prompt score among those used at least 3 times (or at all,
+    when none was), best first, each as ``{di_hash, uses, mean_score, description, instruction}``."""
+    scores: dict[str, list[float]] = {}
+    for r in runs:
+        for rec in r.records:
+            if "di_hash" in rec and rec.get("prompt_score") is not None:
+                scores.setdefault(rec["di_hash"], []).append(float(rec["prompt_score"]))
+    min_uses = 3 if any(len(v) >= 3 for v in scores.values()) else 1
+    ranked = sorted((h for h, v in scores.items() if len(v) >= min_uses), key=lambda h: -np.mean(scores[h]))[:k]
+    out = []
+    for h in ranked:
+        text = store.prompt(h)
+        if text:
+            out.append({"di_hash": h, "uses": len(scores[h]), "mean_score": float(np.mean(scores[h])),
+                        "description": text[0], "instruction": text[1]})
+    return out
+
+
+def optimiser_best_prompts(store: RunStore, data: dict[str, list[RunData]] | None = None, k: int = 3
+                           ) -> dict[str, list[dict[str, Any]]]:
+    """:func:`best_prompts` for every LLM agent with a meta-prompt optimiser."""
+    data = load_runs(store) if data is None else data
+    cfgs = agent_configs(store)
+    return {a: best_prompts(store, rs, k) for a, rs in data.items()
+            if is_llm(cfgs[a]) and optimizer_kind(cfgs[a]) != "fixed"}

@@ -1,0 +1,73 @@
+"""`summary` shows each optimiser's best meta-prompt; `export-prompt` turns it into a reusable fixed prompt."""
+
+import yaml
+
+from agents.metaprompt import MetaPrompt
+from experiments.cli import main
+from experiments.comparisons import optimiser_best_prompts
+from experiments.config import parse_config
+from experiments.metrics import load_runs
+from experiments.runner import base_meta_prompt_for, run_experiment
+from experiments.store import RunStore
+from metaopt.pools import CandidatePool
+
+SCRIPTED = {"backend": "scripted", "policy": "bandit_best_mean"}
+
+
+def _config(out, agents, horizon=12, seeds=(0, 1)):
+    return parse_config({"name": "exp", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": horizon,
+                         "seeds": list(seeds), "agents": agents, "llm": SCRIPTED, "out": str(out)})
+
+
+def _optimised_run(tmp_path):
+    agents = [{"name": "fixed", "kind": "llm_bandit", "params": {"design": "BSSND"}},
+              {"name": "rnd", "kind": "llm_bandit", "params": {"design": "BSSND"},
+               "optimizer": {"kind": "random", "pool": {"path": str(tmp_path / "pool.json")}}}]
+    cfg = _config(tmp_path / "o", agents)
+    base = base_meta_prompt_for(cfg, cfg.agents[1])
+    CandidatePool([base.description, "You are a careful gambler facing five buttons.", "Pick buttons well."],
+                  [base.instruction, "Answer with a probability for every button.",
+                   "Give the distribution."]).save(tmp_path / "pool.json")
+    run_experiment(cfg, progress=False).close()
+    return tmp_path / "o"
+
+
+def test_summary_lists_difference_to_fixed_and_best_prompt(tmp_path, capsys):
+    out = _optimised_run(tmp_path)
+    assert main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "rnd − fixed (final cumulative_regret, 2 paired seeds)" in text
+    with RunStore(out, create=False) as store:
+        best = optimiser_best_prompts(store, k=1)["rnd"][0]
+    assert f"best meta-prompt of rnd (mean prompt score {best['mean_score']:.3f}" in text
+    assert best["instruction"] in text
+
+
+def test_exported_prompt_runs_as_a_fixed_agent(tmp_path, capsys):
+    out = _optimised_run(tmp_path)
+    with RunStore(out, create=False) as store:
+        best = optimiser_best_prompts(store, k=1)["rnd"][0]
+        used = {rec["di_hash"] for r in load_runs(store)["rnd"] for rec in r.records}
+    assert len(used) > 1  # the optimiser did explore several candidates
+    dest = tmp_path / "best.yaml"
+    assert main(["export-prompt", str(out), "--agent", "rnd", "--output", str(dest)]) == 0
+    (entry,) = yaml.safe_load(dest.read_text())
+    assert entry["name"] == "rnd_best" and entry["kind"] == "llm_bandit"
+    assert entry["params"]["description"] == best["description"]
+    assert entry["params"]["instruction"] == best["instruction"]
+
+    cfg = _config(tmp_path / "o2", [entry], horizon=5, seeds=[3])
+    run_experiment(cfg, progress=False).close()
+    expected = MetaPrompt(best["description"], best["instruction"]).di_digest()
+    assert expected == best["di_hash"]
+    with RunStore(tmp_path / "o2", create=False) as store:
+        (run,) = load_runs(store)["rnd_best"]
+        assert {rec["di_hash"] for rec in run.records} == {expected}
+        assert store.prompt(expected) == (best["description"], best["instruction"])
+
+
+def test_export_prompt_rejects_an_agent_without_optimiser(tmp_path, capsys):
+    out = _optimised_run(tmp_path)
+    assert main(["export-prompt", str(out), "--agent", "fixed"]) == 2
+    err = capsys.readouterr().err
+    assert "'fixed': not an agent with a meta-prompt optimiser; allowed: rnd" in err
