@@ -1,4 +1,5 @@
-"""The OPRO-style LLM optimiser agent (Yang et al. 2023; METHODS §4.2-4.3) for linear regression and TSP.
+"""LLM optimiser agents: OPRO-style (Yang et al. 2023; METHODS §4.2-4.5) for linear regression, TSP, black-box
+functions and tabular HPO, and the LLAMBO-style candidate sampler (§4.4).
 
 Each iteration asks ``n_proposals`` times with the same meta-prompt (the first at temperature 0, the rest at 1).
 Every valid proposal is evaluated and enters the history, as in OPRO; the iteration's action (what the env scores)
@@ -71,7 +72,12 @@ class OPROAgent(LLMAgent):
                                recent=cands[0][-1500:], horizon=self.horizon)
 
     def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:
-        return (Message("system", f"{mp.description}\n\n{mp.instruction}"), Message("user", mp.exemplars or ""))
+        return (Message("system", f"{mp.description}\n\n{mp.instruction}"),
+                Message("user", (mp.exemplars or "") + self.user_suffix()))
+
+    def user_suffix(self) -> str:
+        """Text after the exemplars in the user message (none for OPRO)."""
+        return ""
 
     def decide_with(self, mp: MetaPrompt) -> DecisionGen:
         msgs = self.messages(mp)
@@ -94,7 +100,7 @@ class OPROAgent(LLMAgent):
             else:
                 errors.append(f"proposal {k}: {err}")
         first = next(((s, v) for k, s, v in proposals if k == 0), None)
-        score = 0.0 if first is None else max((self.b_s - first[1]) / self.b_s, 0.0) if self.b_s > 0 else 0.0
+        score = self.task.prompt_score(None if first is None else first[1], self.b_s)
         for _, s, v in proposals:
             self.records.append((s, v))
         fallback = not proposals
@@ -109,3 +115,22 @@ class OPROAgent(LLMAgent):
 
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         pass
+
+
+class LLAMBOAgentParams(OPROAgentParams):
+    target_alpha: float = Field(0.1, ge=0.0, description="Target value best − α·(observed range) asked for.")
+
+
+@register_agent
+class LLAMBOAgent(OPROAgent):
+    """LLAMBO-style candidate sampler (METHODS §4.4): the OPRO prompt plus, after the exemplars, the target value
+    ``s* = best − α·(observed range)`` (lower is better) that the proposal should reach; everything else (history,
+    proposals, prompt score, meta-prompt optimisers) as for OPRO."""
+
+    kind = "llm_llambo"
+    Params = LLAMBOAgentParams
+
+    def user_suffix(self) -> str:
+        target = self.task.target_value([v for _, v in self.records], self.params.target_alpha)
+        return (f"\n\nPropose a {self.task.noun} whose value should be about {target:.6g} (better than the best "
+                "so far).")

@@ -1,4 +1,5 @@
-"""The text side of OPRO-style optimisation tasks (linear regression, TSP; METHODS §4.2-4.3).
+"""The text side of OPRO-style optimisation tasks (linear regression, TSP, black-box functions, tabular HPO;
+METHODS §4.2-4.5).
 
 A :class:`OptimizationTask` adapts an unwrapped env for LLM optimiser agents: warm-start solutions, the
 objective (lower is better), the task description D (optionally the "enhanced" sentence that spells out the
@@ -8,6 +9,7 @@ output constraint, and a parser that never raises and validates (a tour must be 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +24,8 @@ ENHANCED = " The pairs are listed from the largest value to the smallest; the la
 class OptimizationTask:
     name = ""
     noun = "solution"
+    #: A lower bound on :meth:`value` (MSE and tour lengths are >= 0; BO tasks carry their optimum).
+    lower_bound = 0.0
 
     def __init__(self, env: Any) -> None:
         self.env = env
@@ -46,6 +50,20 @@ class OptimizationTask:
 
     def parse(self, text: object) -> tuple[Any | None, str | None]:
         raise NotImplementedError
+
+    def prompt_score(self, value: float | None, b_s: float) -> float:
+        """METHODS §4.2-4.4: ``(b_s − v) / (b_s − lower_bound)`` for the temperature-0 proposal's value ``v``,
+        ``b_s`` the worst warm-start value, clipped to [0, 1]; 0 for an invalid proposal (``None``). With
+        ``lower_bound`` 0 this is the papers' ``(b_s − v) / b_s``."""
+        span = b_s - self.lower_bound
+        if value is None or not span > 0:
+            return 0.0
+        return float(min(max((b_s - value) / span, 0.0), 1.0))
+
+    def target_value(self, values: Sequence[float], alpha: float) -> float:
+        """LLAMBO's target for a candidate sampler: ``best − α·(observed range)`` (lower is better)."""
+        best, worst = min(values), max(values)
+        return best - alpha * (worst - best)
 
     def render_exemplars(self, records: Sequence[tuple[Any, float]]) -> str:
         """``records`` in the order to show (worst first, best last)."""
@@ -148,11 +166,118 @@ class TSPTask(OptimizationTask):
         return tour[k:] + tour[:k], None
 
 
+class PointTask(OptimizationTask):
+    """Black-box optimisation (``envs.blackbox``): a point is a tuple of floats in the env's box, written by the
+    LLM as a JSON object ``{"x1": ..., ...}`` on the env's ``decimals`` grid. Out-of-box or malformed points are
+    parse errors (counted failures), never clipped."""
+
+    name = "blackbox"
+    noun = "point"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.space = env.space
+        self.lower_bound = float(env.optimal_value)
+
+    def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[tuple[float, ...]]:
+        """The env's shared initial points (common to every agent of a seed), topped up at random."""
+        pts = [tuple(float(v) for v in p) for p in self.env.warm_start[:n]]
+        if len(pts) < n:
+            pts += [tuple(float(v) for v in self.round(p)) for p in self.space.sample(rng, n - len(pts))]
+        return pts
+
+    def value(self, solution: tuple[float, ...]) -> float:
+        return self.env.value(np.asarray(solution, dtype=np.float64))
+
+    def round(self, x: np.ndarray) -> np.ndarray:
+        return np.round(np.asarray(x, dtype=np.float64), self.env.decimals)
+
+    def _problem(self) -> str:
+        return (f"an unknown function f of {self.space.dim} variables over the box\n{self.space.describe()}\n"
+                "Below are points that have been evaluated, each with its value f; lower values are better.")
+
+    def description(self, enhanced: bool) -> str:
+        return f"You are minimising {self._problem()}" + (ENHANCED.replace("pairs", "points") if enhanced else "")
+
+    def instruction(self) -> str:
+        keys = ", ".join(f'"{n}": ...' for n in self.space.names)
+        return (f"Propose a new {self.noun} that differs from every {self.noun} above and should have a lower value "
+                f"than all of them. Do not write code. Answer with the {self.noun} as a JSON object {{{keys}}}, "
+                "every value inside its range.")
+
+    def to_dict(self, solution: tuple[float, ...]) -> dict[str, Any]:
+        return self.space.to_dict(np.asarray(solution))
+
+    def render_one(self, solution: tuple[float, ...], value: float) -> str:
+        return f"{json.dumps(self.to_dict(solution))}\nvalue: {value:.6g}"
+
+    def constraint(self) -> Constraint:
+        return Constraint(json_schema=self.space.json_schema())
+
+    def parse(self, text: object) -> tuple[tuple[float, ...] | None, str | None]:
+        if not isinstance(text, str):
+            return None, f"expected text, got {type(text).__name__}"
+        found = re.findall(r"\{[^{}]*\}", text)
+        if not found:
+            return None, f"no JSON object in {text[:60]!r}"
+        try:
+            obj = json.loads(found[-1])
+        except (json.JSONDecodeError, RecursionError) as e:
+            return None, f"malformed JSON ({e.msg if hasattr(e, 'msg') else e}): {found[-1][:60]!r}"
+        x, err = self.space.from_dict(obj)
+        if err is not None:
+            return None, err
+        return tuple(float(v) for v in self.prepare(x)), None
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        """A validated point on the task's grid (BO: ``decimals``; stays inside the box, bounds being on it)."""
+        return np.clip(self.round(x), self.space.low, self.space.high)
+
+    def to_action(self, solution: tuple[float, ...]) -> list[float]:
+        return [float(v) for v in solution]
+
+
+class HPOTask(PointTask):
+    """Tabular HPO (``envs.hpo``): a configuration of named hyperparameters; its value is the negative CV score
+    (lower is better), so scores keep the same form as the other tasks."""
+
+    name = "hpo"
+    noun = "configuration"
+
+    def __init__(self, env: Any) -> None:
+        OptimizationTask.__init__(self, env)
+        self.space = env.space
+        self.lower_bound = -1.0 if env.is_classification else 0.0
+
+    def value(self, solution: tuple[float, ...]) -> float:
+        return -self.env.evaluate(np.asarray(solution, dtype=np.float64))[0]
+
+    def round(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+    def _problem(self) -> str:
+        return (f"a hyperparameter configuration.\n{self.env.describe_task()}\nThe value of a configuration is "
+                "its negative cross-validation score. Below are configurations that have been evaluated, each "
+                "with its value; lower values are better.")
+
+    def description(self, enhanced: bool) -> str:
+        return (f"You are tuning {self._problem()}"
+                + (ENHANCED.replace("pairs", "configurations") if enhanced else ""))
+
+    def render_one(self, solution: tuple[float, ...], value: float) -> str:
+        d = {k: (v if isinstance(v, int) else float(f"{v:.4g}")) for k, v in self.to_dict(solution).items()}
+        return f"{json.dumps(d)}\nvalue: {value:.4f}"
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
 
 
 def task_for(env: Any) -> OptimizationTask:
+    from envs.blackbox import BlackBoxEnv
     from envs.linreg import LinearRegressionEnv
     from envs.tsp import TSPEnv
 
@@ -160,4 +285,8 @@ def task_for(env: Any) -> OptimizationTask:
         return LinRegTask(env)
     if isinstance(env, TSPEnv):
         return TSPTask(env)
+    if isinstance(env, BlackBoxEnv):
+        return PointTask(env)
+    if hasattr(env, "evaluate") and hasattr(env, "describe_task"):  # envs.hpo.HPOEnv
+        return HPOTask(env)
     raise TypeError(f"no OPRO text for {type(env).__name__}")

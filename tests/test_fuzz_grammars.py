@@ -1,9 +1,15 @@
 """10,000 generated outputs per action grammar: zero exceptions, every result a valid action or a failure."""
 
+import json
+
 import numpy as np
 import pytest
 
 from envs import bandit_text as bt
+from envs.blackbox import BlackBoxEnv
+from envs.linreg import LinearRegressionEnv
+from envs.opro_text import LinRegTask, PointTask, TSPTask
+from envs.tsp import TSPEnv
 from tests.fuzzing import fuzz_texts
 
 N = 10_000
@@ -38,3 +44,44 @@ def test_fuzz_bandit_distribution():
             assert p.shape == (5,) and (p >= 0).all() and abs(p.sum() - 1) < 1e-9
             ok += 1
     assert 0 < ok < N
+
+
+def _fuzz_task(task, valid, seed, check):
+    """Every fuzzed text parses to a solution that passes ``check`` or fails with a message; never raises."""
+    ok = 0
+    for text in fuzz_texts(valid, N, seed=seed):
+        sol, err = task.parse(text)
+        assert (sol is None) != (err is None)
+        if sol is None:
+            assert isinstance(err, str) and err
+        else:
+            check(sol)
+            ok += 1
+    assert 0 < ok < N
+
+
+def test_fuzz_linreg_pair():
+    task = LinRegTask(LinearRegressionEnv())
+    bound = task.env.action_space.high[0]
+
+    def check(sol):
+        assert len(sol) == 2 and all(np.isfinite(v) and abs(v) <= bound for v in sol)
+
+    _fuzz_task(task, ["[2, 30]", "[17.5, -3.25]", "w and b: [36, -1]"], seed=3, check=check)
+
+
+def test_fuzz_tsp_trace():
+    task = TSPTask(TSPEnv(n=10))
+
+    def check(sol):
+        assert sol[0] == 0 and sorted(sol) == list(range(10))
+
+    valid = ["<trace>0,1,2,3,4,5,6,7,8,9</trace>", "<trace>0,9,8,7,6,5,4,3,2,1</trace>",
+             "<trace>3,1,0,2,4,9,8,7,6,5</trace>"]
+    _fuzz_task(task, valid, seed=4, check=check)
+
+
+def test_fuzz_json_point():
+    task = PointTask(BlackBoxEnv("hartmann"))
+    valid = [json.dumps(task.to_dict(p)) for p in task.env.warm_start]
+    _fuzz_task(task, valid, seed=5, check=lambda sol: task.space.check(np.asarray(sol)) is None or pytest.fail())
