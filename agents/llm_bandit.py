@@ -27,7 +27,7 @@ from agents.llm_agent import Asked, LLMAgent, LLMAgentParams
 from agents.metaprompt import MetaPrompt
 from agents.registry import register_agent
 from envs import bandit_text as bt
-from metaopt.base import ProposalContext
+from metaopt.base import LazyTexts, ProposalContext
 
 
 class LLMBanditParams(LLMAgentParams):
@@ -69,15 +69,19 @@ class LLMBanditAgent(LLMAgent):
 
     def proposal_context(self) -> ProposalContext:
         """Summarised history: the K cyclic rotations of the arm order (index 0 = natural order). Raw: one."""
-        if self.design.summarised:
-            orders = [[(s + i) % self.n_arms for i in range(self.n_arms)] for s in range(self.n_arms)]
-        else:
-            orders = [None]
-        cands = [bt.render_history(self.design, self.n_arms, self.actions, self.rewards, o) for o in orders]
-        recent = bt.render_history(bt.Design(self.design.code[:2] + "R" + self.design.code[3:]), self.n_arms,
-                                   self.actions[-10:], self.rewards[-10:])
-        return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, fixed_domain=True, recent=recent,
-                               horizon=self.horizon)
+        K = self.n_arms
+        orders = [[(s + i) % K for i in range(K)] for s in range(K)] if self.design.summarised else [None]
+        actions, rewards = list(self.actions), list(self.rewards)  # the texts may be rendered after this step
+
+        def candidate(j: int) -> str:
+            return bt.render_history(self.design, K, actions, rewards, orders[j])
+
+        def recent() -> str:
+            raw = bt.Design(self.design.code[:2] + "R" + self.design.code[3:])
+            return bt.render_history(raw, K, actions[-10:], rewards[-10:])
+
+        return ProposalContext(t=self.t, exemplar_candidates=LazyTexts(len(orders), candidate), heuristic=0,
+                               fixed_domain=True, recent_text=recent, horizon=self.horizon)
 
     # -- one decision --------------------------------------------------------------------------------------
     def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:

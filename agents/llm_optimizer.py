@@ -69,7 +69,7 @@ class OPROAgent(LLMAgent):
                 idx = self.rng.choice(len(pool), size=min(L, len(pool)), replace=False)
                 cands.append(self.task.render_exemplars([pool[i] for i in idx]))
         return ProposalContext(t=self.t, exemplar_candidates=cands, heuristic=0, fixed_domain=False,
-                               recent=cands[0][-1500:], horizon=self.horizon)
+                               recent_text=cands[0][-1500:], horizon=self.horizon)
 
     def messages(self, mp: MetaPrompt) -> tuple[Message, ...]:
         return (Message("system", f"{mp.description}\n\n{mp.instruction}"),
