@@ -23,7 +23,8 @@ def _load_builtin() -> None:
     # Imported for their registration side effect.
     import importlib
 
-    for mod in ("agents.bandit", "agents.llm_bandit", "agents.optim_baselines", "agents.llm_optimizer"):
+    for mod in ("agents.bandit", "agents.llm_bandit", "agents.optim_baselines", "agents.tsp_baselines",
+                "agents.llm_optimizer"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a module not written yet / optional
