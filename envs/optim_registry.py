@@ -9,12 +9,9 @@ from envs.blackbox import BO_IDS
 
 def _ids() -> dict[str, tuple[str, dict]]:
     ids = dict(BO_IDS)
-    try:  # TEMP until envs.hpo lands
-        from envs.hpo import HPO_IDS
+    from envs.hpo import HPO_IDS
 
-        ids.update(HPO_IDS)
-    except ModuleNotFoundError:
-        pass
+    ids.update(HPO_IDS)
     return ids
 
 

@@ -169,10 +169,14 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     fallback action).
     """
     out = []
-    n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in store.runs()}
+    stored = store.runs()
+    n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in stored}
     env_id = next(iter(n_arms_by_run.values()), {}).get("id", "")
     spec = metric_for(env_id)
-    for agent, runs in load_runs(store).items():
+    data = load_runs(store)
+    normalise = hpo_normaliser(data, {r["agent"]: r["kind"] for r in stored}) if spec.name == "neg_best_score" \
+        else None
+    for agent, runs in data.items():
         T = min(len(r.actions) for r in runs)
         finals = np.array([cumulative_regret(r)[T - 1] for r in runs])
         m, se = mean_se(finals)
@@ -183,11 +187,28 @@ def summarize(store: RunStore) -> list[AgentSummary]:
             diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
             diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
             diag["greedy_frac"] = float(np.mean([greedy_frac(_cut(r, T), k) for r in runs]))
+        if normalise is not None:
+            diag["normalised_score"] = float(np.mean([normalise(best_so_far(r)[T - 1]) for r in runs]))
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")
             diag["fallback_rate"] = _rate(runs, "fallback")
         out.append(AgentSummary(agent, len(runs), T, float(m), float(se), spec.name, float(mm), float(mse), diag))
     return out
+
+
+def hpo_normaliser(data: dict[str, list[RunData]], kinds: dict[str, str]) -> Any:
+    """Bayesmark's normalised score for one HPO task (METHODS §4.5): ``(opt − best) / (opt − random_median)``
+    with ``opt`` the best score any run of the experiment found and ``random_median`` the median final best
+    score of the ``random_search`` runs (0 = the best found, 1 = random search). ``None`` without random search
+    runs or when they already reach ``opt``."""
+    rnd = [r for a, rs in data.items() if kinds.get(a) == "random_search" for r in rs if len(r.expected)]
+    if not rnd:
+        return None
+    opt = max(float(np.nanmax(r.expected)) for rs in data.values() for r in rs if len(r.expected))
+    median = float(np.median([np.nanmax(r.expected) for r in rnd]))
+    if not opt > median:
+        return None
+    return lambda best: (opt - float(best)) / (opt - median)
 
 
 def _cut(run: RunData, T: int) -> RunData:

@@ -1,0 +1,136 @@
+"""Tabular HPO: 25 registered tasks with LLAMBO's spaces, deterministic cached evaluations, shared initial
+points, validation, the HPO text task, and agents through the runner."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.hpo import DATASETS, HPO_IDS, MODELS, SPACES, HPOEnv
+from envs.opro_text import HPOTask, task_for
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_all_25_tasks_are_registered_with_their_spaces():
+    assert len(HPO_IDS) == 25
+    for m in MODELS:
+        for d in DATASETS:
+            env = gym.make(f"expobench/HPO-{m}-{d}-v0").unwrapped
+            assert env.space.names == tuple(p.name for p in SPACES[m])
+    assert HPOEnv(model="svm").space.dim == 3 and HPOEnv(model="mlp_sgd").space.dim == 6
+
+
+def test_checker_and_scores():
+    env = HPOEnv("iris", "dt")
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    _, r, _, _, info = env.step(env.warm_start[0])
+    assert 0.0 <= r <= 1.0 and 0.0 <= info["test_score"] <= 1.0 and info["score"] == r
+    reg = HPOEnv("diabetes", "dt")
+    reg.reset(seed=0)
+    assert reg.step(reg.warm_start[0])[1] <= 0.0
+
+
+def test_evaluations_are_deterministic_and_cached_across_instances():
+    a = HPOEnv("wine", "dt")
+    a.reset(seed=1)
+    x = a.warm_start[2]
+    first = a.step(x)
+    assert a.cache_misses == 1 and a.cache_hits == 0
+    again = a.step(x)
+    assert a.cache_hits == 1 and again[1] == first[1] and again[4] == first[4]
+    b = HPOEnv("wine", "dt")  # a fresh instance reads the SQLite cache
+    assert b.evaluate(x) == (first[1], first[4]["test_score"]) and b.cache_hits == 1 and b.cache_misses == 0
+    assert b._fit(b.space.to_dict(x)) == b.evaluate(x)  # recomputing gives the cached value
+
+
+def test_initial_points_are_fixed_per_seed_and_valid():
+    env = HPOEnv("digits", "svm")
+    p0, p0b, p1 = env.initial_points(0), env.initial_points(0), env.initial_points(1)
+    assert np.array_equal(p0, p0b) and not np.array_equal(p0, p1) and p0.shape == (5, 3)
+    assert all(env.space.check(p) is None for p in np.vstack([p0, p1]))
+    env.reset(seed=7)
+    assert np.array_equal(env.warm_start, env.initial_points(7))
+
+
+def test_invalid_configuration_raises_naming_the_parameter():
+    env = HPOEnv("iris", "dt")
+    x = env.warm_start[0].copy()
+    x[0] = 16  # max_depth in [1, 15]
+    with pytest.raises(ValueError, match="max_depth=16 outside"):
+        env.step(x)
+    x[0] = 3.4  # a Box action is real-valued: integer parameters are rounded, and the info says so
+    info = env.step(x)[4]
+    assert info["config"]["max_depth"] == 3
+    x[0] = 3
+    hits = env.cache_hits
+    env.step(x)
+    assert env.cache_hits == hits + 1
+
+
+def test_bad_names_list_the_allowed_values():
+    with pytest.raises(ValueError, match="allowed: digits, wine"):
+        HPOEnv("mnist", "rf")
+    with pytest.raises(ValueError, match="allowed: rf, svm"):
+        HPOEnv("iris", "xgboost")
+
+
+def test_hpo_text_task():
+    env = HPOEnv("breast_cancer", "svm")
+    task = task_for(env)
+    assert isinstance(task, HPOTask) and task.lower_bound == -1.0
+    d = task.description(False)
+    assert "support vector machine" in d and "455 samples" not in d and "569 samples" in d and "C: number" in d
+    sol, err = task.parse('Here: {"C": 10.5, "gamma": 0.0005, "tol": 0.001}')
+    assert err is None and sol == (10.5, 0.0005, 0.001)
+    assert "outside" in task.parse('{"C": 10.5, "gamma": 0.5, "tol": 0.001}')[1]
+    assert task.value(sol) == -env.evaluate(np.array(sol))[0]
+    shown = json.loads(task.render_one(sol, -0.95).splitlines()[0])
+    assert shown == {"C": 10.5, "gamma": 0.0005, "tol": 0.001}
+    schema = task.constraint().json_schema
+    assert schema["required"] == ["C", "gamma", "tol"] and schema["properties"]["C"]["maximum"] == 1000.0
+
+
+def test_classical_and_llm_agents_run_on_hpo(tmp_path):
+    from experiments.config import parse_config
+    from experiments.metrics import load_runs, metric_for
+    from experiments.runner import run_experiment
+    from experiments.store import RunStore
+
+    texts = ['{"max_depth": 4, "max_features": 0.5, "min_impurity_decrease": 0.0, "min_samples_leaf": 0.05, '
+             '"min_samples_split": 0.1, "min_weight_fraction_leaf": 0.01}', '{"max_depth": 40}']
+    cfg = parse_config({"name": "h", "env": {"id": "expobench/HPO-dt-iris-v0"}, "horizon": 4, "seeds": [0],
+                        "agents": [{"name": "rs", "kind": "random_search"}, {"name": "sobol", "kind": "sobol"},
+                                   {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 2}}],
+                        "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": texts}},
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    spec = metric_for(cfg.env.id)
+    with RunStore(tmp_path / "o", create=False) as store:
+        runs = load_runs(store)
+    for rs in runs.values():
+        curve = spec.curve(rs[0])
+        assert len(curve) == 4 and np.all(np.diff(curve) <= 1e-12) and -1 <= curve[-1] < 0
+    rec = runs["opro"][0].records[0]
+    assert rec["valid_proposals"] == 1 and "missing" in rec["errors"][0]
+
+
+def test_normalised_score_is_zero_at_the_best_and_one_at_random_median():
+    from experiments.metrics import RunData, hpo_normaliser
+
+    def run(agent, seed, scores):
+        e = np.asarray(scores, dtype=float)
+        return RunData(f"{agent}{seed}", agent, seed, [0] * len(e), e, e, e, [None] * len(e), [{}] * len(e))
+
+    data = {"rs": [run("rs", 0, [0.5, 0.7]), run("rs", 1, [0.6, 0.8]), run("rs", 2, [0.9, 0.75])],
+            "gp": [run("gp", 0, [0.5, 0.95])]}
+    norm = hpo_normaliser(data, {"rs": "random_search", "gp": "gp_ei"})
+    assert norm(0.95) == pytest.approx(0.0) and norm(0.8) == pytest.approx(1.0)  # median of 0.7/0.8/0.9 finals
+    assert norm(0.65) == pytest.approx(2.0)
+    assert hpo_normaliser(data, {"gp": "gp_ei"}) is None
