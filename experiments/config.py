@@ -25,17 +25,19 @@ class _Strict(BaseModel):
 
 
 class EnvConfig(_Strict):
-    id: str = Field(description="A registered environment id, e.g. expobench/MAB-hard-v0 (see `expobench envs`).")
+    id: str = Field(description="A registered Gymnasium id, e.g. expobench/MAB-hard-v0 (see `expobench envs`).")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for gymnasium.make.")
 
     @field_validator("id")
     @classmethod
     def _known_id(cls, v: str) -> str:
+        import gymnasium as gym
+
         from envs import registered_ids
 
-        ids = registered_ids()
-        if v not in ids:
-            raise ValueError(f"unknown env id; allowed: {', '.join(ids)}")
+        if v not in gym.registry:  # the suite's ids, or any a user registered before loading the config
+            raise ValueError(f"unknown env id; allowed: {', '.join(registered_ids())} or an id registered with "
+                             "gymnasium.register")
         return v
 
 
@@ -117,6 +119,11 @@ class CacheConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
+    imports: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported before the rest is validated, to register your own environments, "
+                    "agents and optimisers (see docs/extending.md); resolved from the working directory and the "
+                    "config's directory.")
     name: str = Field(description="Experiment name.")
     env: EnvConfig = Field(description="The environment every run plays.")
     horizon: int = Field(100, ge=1, description="Decisions (rounds / iterations) per run.")
@@ -181,10 +188,29 @@ def _describe(err: dict[str, Any], prefix: str = "") -> str:
     return f"{loc}: {msg} (got {err['input']!r})"
 
 
-def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
+def import_modules(modules: Any, search: list[Path], source: str = "config") -> None:
+    """Import the config's ``imports`` (registration side effects); a missing module is a config error."""
+    import importlib
+    import sys
+
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ConfigError(f"{source}: invalid config\n  imports: expected a list of module names (got {modules!r})")
+    for d in search:
+        if str(d) not in sys.path:
+            sys.path.append(str(d))
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            raise ConfigError(f"{source}: invalid config\n  imports: cannot import {m!r}: {e}") from None
+
+
+def parse_config(data: Any, source: str = "config", base_dir: Path | None = None) -> ExperimentConfig:
     """Validate a parsed YAML document. Raises :class:`ConfigError` listing every problem."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
+    if data.get("imports"):
+        import_modules(data["imports"], [Path.cwd()] + ([base_dir] if base_dir else []), source)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as e:
@@ -207,7 +233,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if isinstance(data, dict) and overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), base_dir=path.resolve().parent)
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

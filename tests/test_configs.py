@@ -25,3 +25,23 @@ def test_reproduction_budgets_cover_the_same_claims():
         assert [a.name for a in c.agents] == [a.name for a in p.agents]
         assert c.llm.backend == "llamacpp" and p.llm.backend == "vllm"
         assert p.horizon >= c.horizon and len(p.seeds) >= len(c.seeds)
+
+
+def test_imports_register_user_classes_before_validation(tmp_path):
+    from agents.registry import AGENTS
+    from experiments.errors import ConfigError
+
+    (tmp_path / "my_agents_mod.py").write_text(
+        "from agents.bandit import RandomAgent\nfrom agents.registry import register_agent\n\n"
+        "@register_agent\nclass Mine(RandomAgent):\n    kind = 'my_random'\n")
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text("imports: [my_agents_mod]\nname: x\nenv: {id: expobench/MAB-hard-v0}\n"
+                        "agents: [{name: a, kind: my_random}]\n")
+    try:
+        assert load_config(cfg_path).agents[0].kind == "my_random"
+    finally:
+        AGENTS.pop("my_random", None)
+    cfg_path.write_text("imports: [no_such_module_xyz]\nname: x\nenv: {id: expobench/MAB-hard-v0}\n"
+                        "agents: [{name: a, kind: random}]\n")
+    with pytest.raises(ConfigError, match="imports: cannot import 'no_such_module_xyz'"):
+        load_config(cfg_path)
