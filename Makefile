@@ -27,7 +27,14 @@ demo: $(VENV)/.installed-llm
 	$(BIN)/expobench run experiments/configs/demo.yaml
 	$(BIN)/expobench plot runs/demo
 
-test: $(VENV)/.installed-dev+test
+# The report's browser test drives Debian's Chromium (system packages; skipped where they cannot be installed).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	-apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+	 echo "chromium could not be installed: the report's browser test will be skipped"
+
+test: $(VENV)/.installed-dev+test $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
