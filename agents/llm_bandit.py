@@ -111,8 +111,12 @@ class LLMBanditAgent(LLMAgent):
             thought, answer_msgs = None, base
 
         def make(attempt: int) -> LLMRequest:
-            return self.request(answer_msgs, temperature=d.temperature, max_tokens=self.params.max_tokens,
-                                constraint=constraint, attempt=attempt)
+            return first_request if attempt == 0 else self.request(
+                answer_msgs, temperature=d.temperature, max_tokens=self.params.max_tokens, constraint=constraint,
+                attempt=attempt)
+
+        first_request = self.request(answer_msgs, temperature=d.temperature, max_tokens=self.params.max_tokens,
+                                     constraint=constraint, attempt=0)
 
         asked = yield from self.ask(make, parse)
         asked.merge(reasoning)
@@ -126,7 +130,7 @@ class LLMBanditAgent(LLMAgent):
             probs = None
             score = float(means.min())
         record = self.usage_record(asked)
-        record.update(prompt_hash=make(0).digest(), probs=None if probs is None else [round(p, 6) for p in probs],
+        record.update(prompt_hash=first_request.digest(), probs=None if probs is None else [round(p, 6) for p in probs],
                       prompt_score=score, design=d.code)
         if thought is not None:
             record["reasoning"] = thought

@@ -69,8 +69,20 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+def _np_default(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
 def dumps(x: Any) -> str:
-    return json.dumps(to_jsonable(x), sort_keys=True, allow_nan=True)
+    """Sorted JSON of ``x``; numpy values become plain numbers and lists (tuples are lists)."""
+    try:
+        return json.dumps(x, sort_keys=True, allow_nan=True, default=_np_default)
+    except TypeError:  # e.g. mixed key types that cannot be sorted: normalise first
+        return json.dumps(to_jsonable(x), sort_keys=True, allow_nan=True)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
@@ -79,9 +80,14 @@ class LLMRequest:
             "constraint": self.constraint.to_json() if self.constraint else None,
         }
 
-    def digest(self) -> str:
-        """sha256 of the sorted JSON of :meth:`to_json` (the rendered-prompt hash stored per step)."""
+    @cached_property
+    def _digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()
+
+    def digest(self) -> str:
+        """sha256 of the sorted JSON of :meth:`to_json` (the rendered-prompt hash stored per step); computed once
+        per request (requests are immutable)."""
+        return self._digest
 
 
 def chat(system: str | None, user: str) -> tuple[Message, ...]:
