@@ -51,8 +51,9 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
-	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$($(VLLM_VENV)/bin/python -m agents.llm.hf_export smollm2-135m-instruct) \
-		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider
+	$(VLLM_VENV)/bin/python -m agents.llm.hf_export smollm2-135m-instruct > $(VLLM_VENV)/model-dir
+	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$(cat $(VLLM_VENV)/model-dir) \
+		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py
 
 lint: $(VENV)/.installed-dev+test
 	$(BIN)/ruff check .

@@ -23,14 +23,21 @@ def export_hf(model: str) -> Path:
     if (dest / "config.json").exists():
         return dest
     try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         raise SystemExit("converting a GGUF model needs transformers, gguf and accelerate "
                          "(pip install transformers gguf accelerate)") from None
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    hf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # a model loaded from GGUF is marked quantised and refuses save_pretrained: copy its (dequantised) weights
+    # into a plain model built from the same config
+    state = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).state_dict()
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    hf_model = AutoModelForCausalLM.from_config(config)
+    hf_model.load_state_dict(state)
     hf_model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     tmp.rename(dest)
