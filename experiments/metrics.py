@@ -165,8 +165,9 @@ def summarize(store: RunStore) -> list[AgentSummary]:
 
     Runs are truncated to the shortest committed length of that agent so that unfinished runs do not bias the
     mean. Bandit diagnostics (discrete actions): SuffFailFreq(T/2), K·MinFrac(T), GreedyFrac. LLM agents add
-    invalid_rate (share of decisions whose first answer did not parse) and fallback_rate (share played by the
-    fallback action).
+    invalid_rate (share of decisions whose first answer did not parse), fallback_rate (share played by the
+    fallback action), and prompt tokens sent / evaluated by the backend per decision (their ratio shows prefix
+    reuse). HPO tasks add Bayesmark's normalised score.
     """
     out = []
     stored = store.runs()
@@ -174,6 +175,7 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     env_id = next(iter(n_arms_by_run.values()), {}).get("id", "")
     spec = metric_for(env_id)
     data = load_runs(store)
+    calls = store.call_stats()
     normalise = hpo_normaliser(data, {r["agent"]: r["kind"] for r in stored}) if spec.name == "neg_best_score" \
         else None
     for agent, runs in data.items():
@@ -192,6 +194,11 @@ def summarize(store: RunStore) -> list[AgentSummary]:
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")
             diag["fallback_rate"] = _rate(runs, "fallback")
+            stats = [calls.get(r.run_id, {}) for r in runs]
+            decisions = sum(len(r.actions) for r in runs)
+            if decisions:  # prompt tokens sent vs evaluated by the backend (prefix reuse), per decision
+                diag["prompt_tok/dec"] = sum(c.get("prompt_tokens", 0) for c in stats) / decisions
+                diag["eval_tok/dec"] = sum(c.get("prompt_tokens_evaluated", 0) for c in stats) / decisions
         out.append(AgentSummary(agent, len(runs), T, float(m), float(se), spec.name, float(mm), float(mse), diag))
     return out
 
