@@ -84,4 +84,20 @@ def test_fuzz_tsp_trace():
 def test_fuzz_json_point():
     task = PointTask(BlackBoxEnv("hartmann"))
     valid = [json.dumps(task.to_dict(p)) for p in task.env.warm_start]
-    _fuzz_task(task, valid, seed=5, check=lambda sol: task.space.check(np.asarray(sol)) is None or pytest.fail())
+    def check(sol):
+        assert task.space.check(np.asarray(sol)) is None
+
+    _fuzz_task(task, valid, seed=5, check=check)
+
+
+def test_fuzz_json_hyperparameters():
+    from envs.hpo import HPOEnv
+    from envs.opro_text import HPOTask
+
+    task = HPOTask(HPOEnv("digits", "mlp_sgd"))
+    valid = [json.dumps(task.to_dict(p)) for p in task.env.warm_start]
+
+    def check(sol):
+        assert task.space.check(np.asarray(sol)) is None
+
+    _fuzz_task(task, valid, seed=6, check=check)
