@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -47,7 +47,9 @@ class Constraint:
         return "choice" if self.choice is not None else "regex" if self.regex is not None else "json_schema"
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
+        if self.choice is not None:
+            return {"choice": list(self.choice)}
+        return {"regex": self.regex} if self.regex is not None else {"json_schema": self.json_schema}
 
 
 @dataclass(frozen=True)
