@@ -1,0 +1,51 @@
+"""The OPRO-style agents' rendered prompts (system: D and I; user: exemplars and, for LLAMBO, the target) and their
+output constraints, per task, against golden files. Regenerate deliberately with UPDATE_GOLDEN=1."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.registry import make_agent
+from experiments.config import parse_config
+
+GOLDEN = Path(__file__).parent / "golden" / "opro"
+CASES = {
+    "linreg-opro": ("expobench/LinReg-w2-b30-v0", "llm_opro", {}),
+    "linreg-enhanced": ("expobench/LinReg-w2-b30-v0", "llm_opro", {"enhanced": True}),
+    "tsp10-opro": ("expobench/TSP-10-v0", "llm_opro", {}),
+    "branin-opro": ("expobench/BO-Branin-v0", "llm_opro", {}),
+    "branin-llambo": ("expobench/BO-Branin-v0", "llm_llambo", {}),
+    "hpo-dt-iris-opro": ("expobench/HPO-dt-iris-v0", "llm_opro", {}),
+}
+
+
+def rendered(env_id: str, kind: str, params: dict) -> str:
+    import gymnasium as gym
+
+    cfg = parse_config({"name": "g", "env": {"id": env_id}, "horizon": 10, "seeds": [0],
+                        "agents": [{"name": "a", "kind": kind, "params": params}],
+                        "llm": {"backend": "scripted"}})
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    agent = make_agent(kind, params)
+    agent.configure(agent_config=cfg.agents[0], experiment=cfg, seed=0, llm_for=lambda role: None)
+    agent.reset(env, np.random.default_rng(0))
+    ctx = agent.proposal_context()
+    mp = agent.start_meta_prompt().with_exemplars(ctx.exemplar_candidates[ctx.heuristic])
+    parts = [f"[{m.role}]\n{m.content}" for m in agent.messages(mp)]
+    parts.append(f"[constraint] {agent.task.constraint().to_json()}")
+    return "\n\n".join(parts) + "\n"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_opro_rendering_matches_golden_file(case, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path / "cache"))  # HPO warm-start evaluations
+    path = GOLDEN / f"{case}.txt"
+    text = rendered(*CASES[case])
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"golden file missing: run with UPDATE_GOLDEN=1 to create {path}"
+    assert text == path.read_text()
