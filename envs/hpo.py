@@ -17,8 +17,10 @@ CV score (higher is better). ``info``: ``score``, ``test_score``, ``config`` (a 
 regret is not defined here; reports use the best score found, METHODS §4.5).
 
 Evaluations are cached by (task, configuration) in memory and in SQLite under ``$EXPOBENCH_CACHE/hpo`` (shared by
-processes, WAL): repeating a configuration costs nothing (``cache_hits`` / ``cache_misses`` count them). :meth:`reset` stores the seed's ``n_initial``
-scrambled-Sobol configurations in ``warm_start``, shared by every agent of one run seed.
+processes, WAL): repeating a configuration costs nothing (``cache_hits`` / ``cache_misses`` count them). Whether a
+step was a cache hit is deliberately not in ``info``, which must not depend on the cache's state. :meth:`reset`
+stores the seed's ``n_initial`` scrambled-Sobol configurations (:meth:`initial_points`) in ``warm_start``, shared by
+every agent of one run seed.
 """
 
 from __future__ import annotations
@@ -188,14 +190,18 @@ class HPOEnv(gym.Env):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.metrics import accuracy_score, mean_squared_error
         from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+        from threadpoolctl import threadpool_limits
 
         X_tr, X_te, y_tr, y_te, clf = self._data
         est = build_model(self.model, config, clf)
         folds = (StratifiedKFold if clf else KFold)(self.cv_folds, shuffle=True, random_state=0)
         scoring = "accuracy" if clf else "neg_mean_squared_error"
-        with warnings.catch_warnings():  # short SGD budgets do not converge by design
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # One BLAS thread: the MLP's matrices are tiny, so threading only costs (4-5x slower on 2 cores), and the
+        # result does not depend on the machine's thread count.
+        with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+            warnings.simplefilter("ignore", ConvergenceWarning)  # short SGD budgets do not converge by design
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
             cv = float(np.mean(cross_val_score(est, X_tr, y_tr, cv=folds, scoring=scoring)))
             fitted = clone(est).fit(X_tr, y_tr)
             pred = fitted.predict(X_te)

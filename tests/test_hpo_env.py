@@ -134,3 +134,33 @@ def test_normalised_score_is_zero_at_the_best_and_one_at_random_median():
     assert norm(0.95) == pytest.approx(0.0) and norm(0.8) == pytest.approx(1.0)  # median of 0.7/0.8/0.9 finals
     assert norm(0.65) == pytest.approx(2.0)
     assert hpo_normaliser(data, {"gp": "gp_ei"}) is None
+
+
+_WRITER = """
+import sys
+from envs.hpo import HPOEnv
+env = HPOEnv("iris", "dt", n_initial=12)
+for x in env.initial_points(int(sys.argv[1])):
+    env.evaluate(x)
+"""
+
+
+def test_two_processes_share_the_sqlite_cache_without_corrupting_it():
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # EXPOBENCH_CACHE: the test's private cache
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, s], cwd=root, env=env) for s in ("0", "0")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]  # the same 12 points, written concurrently
+    db = sqlite3.connect(Path(os.environ["EXPOBENCH_CACHE"]) / "hpo" / "evals.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT COUNT(*) FROM evals").fetchone() == (12,)
+    db.close()
+    mine = HPOEnv("iris", "dt", n_initial=12)  # this process, same cache: every point is a hit
+    for x in mine.initial_points(0):
+        mine.evaluate(x)
+    assert mine.cache_hits == 12 and mine.cache_misses == 0
