@@ -119,16 +119,20 @@ def _print_summary(store: Any, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{store.get_meta('name', store.out.name)}: final cumulative regret (mean ± s.e.)")
+    from experiments.metrics import metric_for
+
+    runs = store.runs()
+    spec = metric_for(runs[0]["env_id"]) if runs else metric_for("")
+    metric = spec.name
+    table = Table(title=f"{store.get_meta('name', store.out.name)}: final {spec.label} (mean ± s.e.)")
     diag_keys = sorted({k for s in summaries for k in s.diagnostics})
-    metric = summaries[0].metric if summaries else "cumulative_regret"
-    extra = [] if metric == "cumulative_regret" else [metric]
-    for col in ["agent", "runs", "T", "regret", *extra, *diag_keys]:
+    for col in ["agent", "runs", "T", metric, *diag_keys]:
         table.add_column(col, justify="left" if col == "agent" else "right")
     for s in summaries:
         diags = [f"{s.diagnostics[k]:.3f}" if k in s.diagnostics else "" for k in diag_keys]
-        m = [f"{s.metric_mean:.3f} ± {s.metric_se:.3f}"] if extra else []
-        table.add_row(s.agent, str(s.runs), str(s.horizon), f"{s.regret_mean:.2f} ± {s.regret_se:.2f}", *m, *diags)
+        value = s.metric_mean if metric != "cumulative_regret" else s.regret_mean
+        se = s.metric_se if metric != "cumulative_regret" else s.regret_se
+        table.add_row(s.agent, str(s.runs), str(s.horizon), f"{value:.3f} ± {se:.3f}", *diags)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
