@@ -239,3 +239,22 @@ def test_openai_backend_against_real_llama_cpp_server():
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.llm
+def test_prefix_states_are_compact_bounded_and_do_not_change_answers():
+    """Saved KV states drop llama-cpp-python's logits copy (n_batch x n_vocab floats, uncounted upstream): memory
+    stays within ram_cache_mb, and answers equal those of a backend without the state cache."""
+    from agents.llm.llamacpp import LlamaCppBackend
+
+    prompts = [f"Run {k}: the colours tried so far are blue, green and red. Which colour next?" for k in range(6)]
+    reqs = [LLMRequest(chat("You pick colours.", p + " " * r), temperature=0.0, max_tokens=8, seed=1)
+            for r in range(2) for p in prompts]
+    cached = LlamaCppBackend("smollm2-135m-instruct", n_ctx=512, ram_cache_mb=64)
+    plain = LlamaCppBackend("smollm2-135m-instruct", n_ctx=512, n_batch=256, ram_cache_mb=0)
+    with_cache = [row[0].text for row in cached.generate(reqs)]
+    without = [row[0].text for row in plain.generate(reqs)]
+    assert with_cache == without
+    cache = cached.llm.cache
+    assert cache.cache_state and all(s.scores.shape[0] == 1 for s in cache.cache_state.values())
+    assert cache.cache_size <= 64 << 20

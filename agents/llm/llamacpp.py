@@ -45,12 +45,35 @@ class _EvalCounter:
         return self._eval(tokens)
 
 
+def compact_ram_cache(capacity_bytes: int) -> Any:
+    """A ``LlamaRAMCache`` that bounds what it really holds.
+
+    llama-cpp-python's states carry a copy of the logits buffer (``n_batch × n_vocab`` float32: about 300 MB for
+    Qwen's 152k-token vocabulary) that ``LlamaRAMCache`` does not count against its capacity, so memory grows by that
+    much per saved prefix. A restored state always re-evaluates at least one token before sampling
+    (``Llama.load_state`` sets ``_requires_eval``), so those logits are never read: they are replaced by one zero
+    row (it broadcasts on load), and the size counts every array kept."""
+    import numpy as np
+    from llama_cpp import LlamaRAMCache
+
+    class CompactRAMCache(LlamaRAMCache):
+        @property
+        def cache_size(self) -> int:
+            return sum(s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes for s in self.cache_state.values())
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = np.zeros((1, value.scores.shape[-1]), dtype=value.scores.dtype)
+            super().__setitem__(key, value)
+
+    return CompactRAMCache(capacity_bytes=capacity_bytes)
+
+
 def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int, **kwargs: Any) -> Any:
     key = (path, n_ctx, n_threads, n_batch, ram_cache_mb, tuple(sorted(kwargs.items())))
     with _LOCK:
         if key not in _MODELS:
             try:
-                from llama_cpp import Llama, LlamaRAMCache
+                from llama_cpp import Llama
             except ImportError:
                 raise ModelNotInstalled(
                     "the llamacpp backend needs llama-cpp-python: pip install -e '.[llm]'"
@@ -58,7 +81,7 @@ def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int
             llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, verbose=False, **kwargs)
             llm.eval = _EvalCounter(llm)
             if ram_cache_mb > 0:
-                llm.set_cache(LlamaRAMCache(capacity_bytes=ram_cache_mb << 20))
+                llm.set_cache(compact_ram_cache(ram_cache_mb << 20))
             _MODELS[key] = llm
         return _MODELS[key]
 
