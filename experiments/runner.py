@@ -7,7 +7,9 @@ seeds and cache keys depend on the run alone.
 
 Resume: a run with ``k`` committed steps is rebuilt from its seed and its first ``k`` steps are replayed --
 the agent decides again, its LLM requests are answered from the completions stored with those steps (no model
-call), and every replayed action and reward is checked against the store -- then it continues live.
+call), and every replayed action and reward is checked against the store -- then it continues live. Numeric
+actions that differ from the stored ones only by floating-point noise (relative 1e-6; GP fits are not bitwise
+reproducible across thread schedules) are replaced by the stored ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 import envs  # noqa: F401  (registers env ids)
 from agents.base import Agent, Decision
@@ -184,6 +187,32 @@ def _step_row(s: RunState, decision: Decision, reward: float, info: dict[str, An
     )
 
 
+def _close(a: Any, b: Any) -> bool:
+    """Same structure and numbers equal up to floating-point noise (relative 1e-6)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and bool(
+            np.isclose(a, b, rtol=1e-6, atol=1e-12))
+    return a == b
+
+
+def _replayed_action(s: RunState, action: Any) -> Any:
+    """The action to replay at step ``s.t``: the recomputed one when it equals the stored one; the stored one when
+    they differ only by floating-point noise (a GP fit is not bitwise reproducible across thread schedules), so the
+    resumed run continues from exactly what was committed; anything else is a :class:`ReplayMismatch`."""
+    stored = s.replay_steps[s.t].action
+    recomputed = to_jsonable(action)
+    if dumps(stored) == dumps(recomputed):
+        return action
+    if _close(stored, recomputed):
+        return stored
+    raise ReplayMismatch(
+        f"run {s.spec.run_id}: replaying step {s.t} gave action {recomputed!r}, the store holds {stored!r}; the "
+        "run is not reproducible from its seed"
+    )
+
+
 def _check_replay(s: RunState, row: StepRow) -> None:
     stored = s.replay_steps[s.t]
     if dumps(stored.action) != dumps(row.action) or stored.reward != row.reward:
@@ -244,6 +273,8 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
         decisions = _drive(active, clients)
         rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None]] = []
         for s, decision in zip(active, decisions):
+            if s.replaying:
+                decision.action = _replayed_action(s, decision.action)
             obs, reward, terminated, truncated, info = s.env.step(decision.action)
             row = _step_row(s, decision, reward, info)
             if s.replaying:

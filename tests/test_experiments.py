@@ -170,3 +170,55 @@ def test_metrics_match_hand_computation():
     # history-based empirical best: t1 {1:0} -> best 1, chose 0 no; t2 {0:1,1:0} -> best 0, chose 2 no;
     # t3 {0:1,1:0,2:1} -> best {0,2}, chose 0 yes; t4 {0:.5,2:1} -> best 2, chose 0 no; t5 best 2 (1.0 vs .67) no
     assert greedy_frac(run, 3) == pytest.approx(1 / 5)
+
+
+def test_resume_tolerates_floating_point_noise_in_replayed_actions_only(tmp_path):
+    """A GP fit is not bitwise reproducible across thread schedules: on resume, a replayed action within relative
+    1e-6 of the stored one is replaced by it; a real difference is still a ReplayMismatch."""
+    from agents.base import Agent
+    from agents.registry import AGENTS, register_agent
+    from experiments.runner import ReplayMismatch
+    from experiments.store import RunStore
+
+    jitter = {"eps": 0.0}
+
+    @register_agent
+    class Jittery(Agent):
+        kind = "test_jittery"
+
+        def reset(self, env, rng):
+            self.t = 0
+
+        def act(self, observation):
+            return [1.0 + 0.1 * self.t + jitter["eps"], 2.0]
+
+        def observe(self, action, reward, info):
+            self.t += 1
+
+    def cfg(out):
+        return parse_config({"name": "j", "env": {"id": "expobench/BO-Branin-v0"}, "horizon": 4, "seeds": [0],
+                             "agents": [{"name": "j", "kind": "test_jittery"}], "out": str(out)})
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(run_id, t):
+        if t == 1:
+            raise Stop
+
+    try:
+        with pytest.raises(Stop):
+            run_experiment(cfg(tmp_path / "o"), progress=False, on_step=stop_after_two)
+        jitter["eps"] = 1e-11
+        run_experiment(cfg(tmp_path / "o"), progress=False).close()
+        with RunStore(tmp_path / "o", create=False) as store:
+            actions = [s.action for s in store.steps("BO-Branin-v0__j__0")]
+        assert actions[:2] == [[1.0, 2.0], [1.1, 2.0]]  # the committed steps are kept exactly
+        assert actions[2][0] == pytest.approx(1.2 + 1e-11, abs=0) and len(actions) == 4
+        with pytest.raises(Stop):
+            run_experiment(cfg(tmp_path / "p"), progress=False, on_step=stop_after_two)
+        jitter["eps"] = 1e-3
+        with pytest.raises(ReplayMismatch, match="not reproducible"):
+            run_experiment(cfg(tmp_path / "p"), progress=False)
+    finally:
+        AGENTS.pop("test_jittery", None)
