@@ -108,14 +108,31 @@ class GPAgent(PointAgent):
             return self.space.sample(self.rng, 1)[0], {"fallback": True, "error": "fewer than 2 observations"}
         import warnings
 
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        threads = torch.get_num_threads()
         try:
-            with warnings.catch_warnings():  # restarts of the acquisition optimiser warn routinely; results matter
-                warnings.simplefilter("ignore")
+            # one thread: parallel reductions make the fit and the acquisition optimum depend on the thread
+            # schedule, and a resumed run must replay its committed steps exactly
+            torch.set_num_threads(1)
+            with warnings.catch_warnings(), threadpool_limits(1):
+                warnings.simplefilter("ignore")  # restarts of the acquisition optimiser warn routinely
                 return self._gp_step(), {"fallback": False}
         except Exception as e:  # noqa: BLE001 -- numerical failures of GP fitting are data, not crashes
             return self.space.sample(self.rng, 1)[0], {"fallback": True, "error": f"{type(e).__name__}: {e}"[:300]}
+        finally:
+            torch.set_num_threads(threads)
 
     def _gp_step(self) -> np.ndarray:
+        import torch
+
+        seed = int(self.rng.integers(2**31 - 1))
+        with torch.random.fork_rng():  # the fit's restarts sample from torch's global generator: seed it per step
+            torch.manual_seed(seed)
+            return self._fit_and_optimise(seed)
+
+    def _fit_and_optimise(self, seed: int) -> np.ndarray:
         import torch
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
@@ -130,7 +147,7 @@ class GPAgent(PointAgent):
         bounds = torch.stack([torch.zeros(self.space.dim), torch.ones(self.space.dim)]).to(torch.float64)
         cand, _ = optimize_acqf(self.acquisition(model, train_y), bounds=bounds, q=1,
                                 num_restarts=self.params.num_restarts, raw_samples=self.params.raw_samples,
-                                options={"seed": int(self.rng.integers(2**31 - 1))})
+                                options={"seed": seed})
         return self.space.from_unit(cand.detach().numpy()[0])
 
 
