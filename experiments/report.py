@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,18 +111,18 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
+    """The Markdown twin; copies each plot beside ``dest`` as ``NAME_PLOT.png`` and links it relatively."""
     parts = ["# expobench report", "",
              "Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
              "table gives the paired difference over common seeds with a 95% percentile bootstrap interval.", ""]
     for rep in reports:
         parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.", ""]
         for p in rep.plots:
-            rel = Path(p).resolve()
-            try:
-                rel = rel.relative_to(dest.parent.resolve())
-            except ValueError:
-                pass
-            parts += [f"![{p.stem}]({rel})", ""]
+            # a copy beside the report, so the Markdown stays readable wherever the report is moved or committed
+            local = dest.parent / f"{rep.name}_{Path(p).name}"
+            if Path(p).resolve() != local.resolve():
+                shutil.copyfile(p, local)
+            parts += [f"![{rep.name}: {Path(p).stem}]({local.name})", ""]
         parts += [_md_table(*_table_rows(rep)), ""]
         if rep.comparisons:
             parts += ["### Fixed vs optimised meta-prompt", "", _md_table(*_cmp_rows(rep)), ""]

@@ -71,3 +71,15 @@ def test_export_prompt_rejects_an_agent_without_optimiser(tmp_path, capsys):
     assert main(["export-prompt", str(out), "--agent", "fixed"]) == 2
     err = capsys.readouterr().err
     assert "'fixed': not an agent with a meta-prompt optimiser; allowed: rnd" in err
+
+
+def test_markdown_report_links_plots_copied_beside_it(tmp_path):
+    import re
+
+    from experiments.report import write_report
+
+    out = _optimised_run(tmp_path)
+    html_path, md_path = write_report([out], tmp_path / "elsewhere" / "report")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text())
+    assert len(links) == 2 and all((md_path.parent / link).is_file() for link in links)
+    assert "| rnd | fixed | 2 |" in md_path.read_text()
