@@ -9,14 +9,19 @@ from agents.base import Agent
 AGENTS: dict[str, type[Agent]] = {}
 
 
-def register_agent(cls: type[Agent]) -> type[Agent]:
-    """Class decorator: make ``cls`` available under ``cls.kind``."""
+def add_kind(table: dict[str, Any], cls: Any, what: str) -> Any:
+    """Put ``cls`` into ``table`` under ``cls.kind`` (the registries of agents and optimisers); returns ``cls``."""
     if not cls.kind:
         raise ValueError(f"{cls.__name__} has no kind")
-    if cls.kind in AGENTS and AGENTS[cls.kind] is not cls:
-        raise ValueError(f"agent kind {cls.kind!r} registered twice")
-    AGENTS[cls.kind] = cls
+    if cls.kind in table and table[cls.kind] is not cls:
+        raise ValueError(f"{what} kind {cls.kind!r} registered twice")
+    table[cls.kind] = cls
     return cls
+
+
+def register_agent(cls: type[Agent]) -> type[Agent]:
+    """Class decorator: make ``cls`` available under ``cls.kind``."""
+    return add_kind(AGENTS, cls, "agent")
 
 
 def _load_builtin() -> None:

@@ -229,9 +229,10 @@ class HPOEnv(gym.Env):
         return 0, {}
 
     def step(self, action):
-        score, test, _ = self._evaluate(action)  # whether it was cached is not in info: info must be deterministic
+        config = self._as_config(action)
+        score, test, _ = self._evaluate(config)  # whether it was cached is not in info: info must be deterministic
         info = {"score": score, "test_score": test,
-                "config": self.space.to_dict(self._as_config(action)),
+                "config": self.space.to_dict(config),
                 "expected_reward": score, "optimal_expected_reward": score}
         return 0, score, False, False, info
 

@@ -143,11 +143,13 @@ def _print_summary(store: Any, as_json: bool) -> None:
 def _print_comparisons(store: Any, console: Any, metric: str) -> None:
     """Each optimiser's final metric beside its fixed-prompt twin, and the best meta-prompt it found."""
     from experiments.comparisons import compare_to_fixed, optimiser_best_prompts
+    from experiments.metrics import load_runs
 
-    for c in compare_to_fixed(store):
+    data = load_runs(store)
+    for c in compare_to_fixed(store, data):
         console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
                       f"95% bootstrap CI [{c.lo:+.3f}, {c.hi:+.3f}]", highlight=False)
-    for agent, prompts in optimiser_best_prompts(store, k=1).items():
+    for agent, prompts in optimiser_best_prompts(store, data, k=1).items():
         if prompts:
             p = prompts[0]
             console.print(f"best meta-prompt of {agent} (mean prompt score {p['mean_score']:.3f}, {p['uses']} uses):"

@@ -21,12 +21,9 @@ OPTIMIZERS: dict[str, type[MetaPromptOptimizer]] = {
 
 def register_optimizer(cls: type[MetaPromptOptimizer]) -> type[MetaPromptOptimizer]:
     """Class decorator: make a user optimiser available as ``optimizer: {kind: cls.kind}``."""
-    if not cls.kind:
-        raise ValueError(f"{cls.__name__} has no kind")
-    if cls.kind in OPTIMIZERS and OPTIMIZERS[cls.kind] is not cls:
-        raise ValueError(f"optimizer kind {cls.kind!r} registered twice")
-    OPTIMIZERS[cls.kind] = cls
-    return cls
+    from agents.registry import add_kind
+
+    return add_kind(OPTIMIZERS, cls, "optimizer")
 
 
 def make_optimizer(kind: str, base: MetaPrompt, params: dict[str, Any] | None = None, *,

@@ -52,6 +52,16 @@ def kill_after(config: Path, out: Path, min_steps: int, total: int) -> None:
     assert 0 < committed_steps(out) < total, "the kill must land mid-experiment"
 
 
+def killed_and_clean(cfg: dict, tmp_path: Path, min_steps: int, total: int):
+    """Store rows of the config killed mid-run then resumed, and of an uninterrupted run."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    kill_after(config, tmp_path / "killed", min_steps=min_steps, total=total)
+    assert run_cli(config, tmp_path / "killed").wait() == 0
+    assert run_cli(config, tmp_path / "clean").wait() == 0
+    return store_rows(tmp_path / "killed"), store_rows(tmp_path / "clean")
+
+
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     cfg = {
         "name": "crash",
@@ -62,13 +72,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
                    {"name": "exp3", "kind": "exp3"}],
         "batch_width": 2,
     }
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    total = 1500 * 6
-    kill_after(config, tmp_path / "killed", min_steps=1000, total=total)
-    assert run_cli(config, tmp_path / "killed").wait() == 0
-    assert run_cli(config, tmp_path / "clean").wait() == 0
-    assert store_rows(tmp_path / "killed") == store_rows(tmp_path / "clean")
+    killed, clean = killed_and_clean(cfg, tmp_path, min_steps=1000, total=1500 * 6)
+    assert killed == clean
 
 
 def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupted(tmp_path):
@@ -95,12 +100,8 @@ def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupt
     base = base_meta_prompt_for(parse_config(cfg), parse_config(cfg).agents[2])
     CandidatePool([base.description, "Five buttons; one pays more.", "Find the best of five buttons."],
                   [base.instruction, "Give a probability for each button."]).save(pool)
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump(cfg))
     total = 60 * 6
-    kill_after(config, tmp_path / "killed", min_steps=90, total=total)
-    assert run_cli(config, tmp_path / "killed").wait() == 0
-    assert run_cli(config, tmp_path / "clean").wait() == 0
+    killed, clean = killed_and_clean(cfg, tmp_path, min_steps=90, total=total)
     import json
 
     def without_cache_accounting(rows):
@@ -111,7 +112,6 @@ def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupt
                  for r in steps]
         return strip, calls, runs
 
-    killed, clean = store_rows(tmp_path / "killed"), store_rows(tmp_path / "clean")
     assert len(killed[0]) == total and without_cache_accounting(killed) == without_cache_accounting(clean)
 
     chosen = {(json.loads(r[-1])["mp_ids"]["d"], json.loads(r[-1])["mp_ids"]["i"]) for r in killed[0]
