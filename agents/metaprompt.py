@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 
@@ -29,7 +30,13 @@ class MetaPrompt:
 
     def di_digest(self) -> str:
         """Hash of (D, I) only: identifies a candidate meta-prompt independently of the history shown."""
-        return hashlib.sha256(json.dumps([self.description, self.instruction]).encode()).hexdigest()[:16]
+        return _di_hash(self.description, self.instruction)
 
     def with_exemplars(self, exemplars: str | None, **ids: Any) -> MetaPrompt:
         return MetaPrompt(self.description, self.instruction, exemplars, {**self.ids, **ids})
+
+
+@lru_cache(maxsize=4096)
+def _di_hash(description: str, instruction: str) -> str:
+    # memoised: an agent renders a new MetaPrompt every step, mostly from the same few (D, I) pairs
+    return hashlib.sha256(json.dumps([description, instruction]).encode()).hexdigest()[:16]

@@ -183,7 +183,7 @@ def _step_row(s: RunState, decision: Decision, reward: float, info: dict[str, An
     return StepRow(
         s.spec.run_id, s.t, to_jsonable(decision.action), float(reward),
         None if exp is None else float(exp), None if opt is None else float(opt),
-        to_jsonable(info.get("optimal_action")), to_jsonable(record),
+        to_jsonable(info.get("optimal_action")), record,
     )
 
 
@@ -244,7 +244,8 @@ def run_experiment(
 ) -> RunStore:
     """Run (or resume) every run of ``cfg`` into ``cfg.out``; returns the open store.
 
-    ``on_step(run_id, t)`` is called after each committed step (tests use it to inject interruptions).
+    ``on_step(run_id, t)`` is called after each stored step (tests use it to inject interruptions); steps are
+    committed in groups (see :mod:`experiments.store`) and always when this function returns or raises.
     """
     store = RunStore(cfg.out)
     check_store(cfg, store)
@@ -259,6 +260,7 @@ def run_experiment(
                 states = [_start_run(cfg, spec, store, clients.wire) for spec in batch]
                 _run_lockstep(states, store, clients, advance, on_step)
     finally:
+        store.flush()
         clients.close()
     return store
 

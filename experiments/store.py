@@ -11,7 +11,11 @@ Tables:
 - ``llm_calls``: every completion an agent consumed at a step, in order, so that a resumed run replays its
   committed prefix exactly without calling the model.
 
-Each lockstep step is one transaction: a run interrupted at any point resumes from its last committed step.
+Steps are committed in groups: appended steps are committed as soon as ``commit_interval_s`` (0.2 s) has passed
+since the previous commit, when the store is flushed or closed, and when the runner stops for any reason. With an
+LLM a step takes far longer than the interval, so every step is committed when it is appended; with fast agents
+the grouping saves a commit per decision. A run killed at any point resumes from its last committed step, losing at most the fraction of a
+second of work in the open group (whose LLM answers are in the cache).
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,8 +112,11 @@ class CallRow:
 class RunStore:
     """Open (creating if needed) the store in ``out``. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, out: str | Path, create: bool = True) -> None:
+    def __init__(self, out: str | Path, create: bool = True, commit_interval_s: float = 0.2) -> None:
         self.out = Path(out)
+        self.commit_interval_s = commit_interval_s
+        self._group_open = False  # a write transaction holds appended, uncommitted steps
+        self._last_commit = time.monotonic()
         self.path = self.out / STORE_FILE
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no run store in {self.out} (expected {self.path})")
@@ -121,23 +127,21 @@ class RunStore:
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
+        self.flush()
         self.db.close()
+
+    def flush(self) -> None:
+        """Commit the open group of steps, if any."""
+        if self._group_open:
+            self.db.execute("COMMIT")
+            self._group_open = False
+        self._last_commit = time.monotonic()
 
     def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     # -- meta ----------------------------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
@@ -180,30 +184,36 @@ class RunStore:
 
     # -- steps ---------------------------------------------------------------------------------------------
     def append_steps(self, rows: Iterable[tuple[StepRow, list[CallRow], float, MetaPrompt | None]]) -> None:
-        """Append one step for each of several runs in ONE transaction.
+        """Append one step for each of several runs, all or none, into the open group (see the module docstring).
         Each item: (step, LLM calls consumed, wall seconds, meta-prompt used or None)."""
-        with self.transaction():
-            for step, calls, wall, mp in rows:
-                if mp is not None:
-                    self.db.execute("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)",
-                                    (mp.di_digest(), mp.description, mp.instruction))
-                self.db.execute(
-                    "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (step.run_id, step.t, dumps(step.action), float(step.reward), step.expected_reward,
-                     step.optimal_expected_reward, dumps(step.optimal_action), dumps(step.record)),
-                )
-                for seq, c in enumerate(calls):
-                    comp = c.completion
-                    self.db.execute(
-                        "INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (step.run_id, step.t, seq, c.role, c.request_hash, comp.text, comp.prompt_tokens,
-                         comp.completion_tokens, comp.prompt_tokens_evaluated, comp.finish_reason,
-                         comp.latency_s, int(comp.cached)),
-                    )
-                self.db.execute(
-                    "UPDATE runs SET steps_done = ?, wall_s = wall_s + ? WHERE run_id = ?",
-                    (step.t + 1, wall, step.run_id),
-                )
+        prompts, steps, calls, progress = [], [], [], []
+        for step, step_calls, wall, mp in rows:
+            if mp is not None:
+                prompts.append((mp.di_digest(), mp.description, mp.instruction))
+            steps.append((step.run_id, step.t, dumps(step.action), float(step.reward), step.expected_reward,
+                          step.optimal_expected_reward, dumps(step.optimal_action), dumps(step.record)))
+            for seq, c in enumerate(step_calls):
+                comp = c.completion
+                calls.append((step.run_id, step.t, seq, c.role, c.request_hash, comp.text, comp.prompt_tokens,
+                              comp.completion_tokens, comp.prompt_tokens_evaluated, comp.finish_reason,
+                              comp.latency_s, int(comp.cached)))
+            progress.append((step.t + 1, wall, step.run_id))
+        if not self._group_open:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._group_open = True
+        self.db.execute("SAVEPOINT step")
+        try:
+            self.db.executemany("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)", prompts)
+            self.db.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", steps)
+            self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
+            self.db.executemany("UPDATE runs SET steps_done = ?, wall_s = wall_s + ? WHERE run_id = ?", progress)
+        except BaseException:
+            self.db.execute("ROLLBACK TO step")
+            self.db.execute("RELEASE step")
+            raise
+        self.db.execute("RELEASE step")
+        if time.monotonic() - self._last_commit >= self.commit_interval_s:
+            self.flush()
 
     def steps(self, run_id: str) -> list[StepRow]:
         cur = self.db.execute(

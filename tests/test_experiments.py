@@ -11,6 +11,7 @@ from experiments.config import parse_config
 from experiments.errors import ConfigError
 from experiments.metrics import RunData, cumulative_regret, greedy_frac, min_frac, suffix_failure
 from experiments.runner import run_experiment
+from experiments.store import RunStore, StepRow
 
 
 def base_config(out: Path, **over):
@@ -104,6 +105,33 @@ def test_interrupted_run_resumes_to_identical_store(tmp_path):
     assert any(status == "running" for _, status, _, _ in runs)
     run_experiment(cfg, progress=False).close()
     assert dump_store(tmp_path / "resumed") == dump_store(tmp_path / "full")
+
+
+def test_steps_are_committed_in_groups_all_or_none(tmp_path):
+    store = RunStore(tmp_path, commit_interval_s=3600.0)
+    store.create_run("r", "a", "ucb", 0, "env", 3, {})
+    reader = sqlite3.connect(tmp_path / "runs.sqlite")
+
+    def step(t):
+        return (StepRow("r", t, t, 1.0, None, None, None, {}), [], 0.0, None)
+
+    def committed():
+        return reader.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+
+    store.append_steps([step(0)])
+    assert committed() == 0  # in the open group
+    store.flush()
+    assert committed() == 1
+    store.append_steps([step(1)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.append_steps([step(2), step(1)])  # a failing append leaves nothing of itself behind
+    store.close()
+    assert [r[0] for r in reader.execute("SELECT t FROM steps ORDER BY t")] == [0, 1]
+    assert reader.execute("SELECT steps_done FROM runs").fetchone()[0] == 2
+    store = RunStore(tmp_path, commit_interval_s=0.0)
+    store.append_steps([step(2)])
+    assert committed() == 3  # no grouping: committed when appended
+    store.close()
 
 
 def test_finished_runs_are_not_recomputed(tmp_path):
