@@ -57,11 +57,20 @@ class CandidatePool:
         return pool
 
 
+_COMMENTARY = re.compile(
+    r"(?:(?<=[.!?\"'])\s+|\n\s*)(?=(?:this|the above|the|my|i have) (?:rephras|rewrit|revis|paraphras|reword)"
+    r"|(?:note|explanation)\s*:)", re.I)
+
+
 def clean_rephrasing(text: str) -> str:
-    """Strip quotes, code fences, a leading label like 'Rewritten text:' and surrounding whitespace."""
+    """Strip code fences, a leading label like 'Rewritten text:', wrapping quotes, and the model's commentary after
+    the text (a closing triple quote and what follows; a trailing 'This rephrased text keeps…' or 'Note: …')."""
     t = text.strip()
     t = re.sub(r"^```[a-z]*\n?|```$", "", t).strip()
     t = re.sub(r"^(rewritten|rephrased|improved)( text)?\s*:\s*", "", t, flags=re.I).strip()
+    t = re.sub(r'^("""|\'\'\')', "", t)
+    t = re.split(r'"""|\'\'\'', t)[0].strip()
+    t = _COMMENTARY.split(t)[0].strip()
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
         t = t[1:-1].strip()
     return t.strip('"').strip()

@@ -11,7 +11,7 @@ from metaopt.embeddings import HashEmbedder
 from metaopt.expo import EXPO, EXPOParams
 from metaopt.expo_es import EXPOES, EXPOESParams
 from metaopt.gpo import GPO, GPOParams, edit_budget, retrieve
-from metaopt.pools import CandidatePool, generate_pool, load_or_generate_pool
+from metaopt.pools import CandidatePool, clean_rephrasing, generate_pool, load_or_generate_pool
 from metaopt.registry import make_optimizer
 from metaopt.scorenet import StackedMLPs, fit_mlp
 
@@ -267,6 +267,19 @@ def test_pool_generation_drops_empty_and_duplicates_and_caches(tmp_path, monkeyp
     calls = LLM.calls
     again = load_or_generate_pool(LLM(), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
     assert LLM.calls == calls and again.descriptions == first.descriptions
+
+
+@pytest.mark.parametrize("raw, want", [
+    ('Rewritten text: "Press a button."', "Press a button."),
+    ("```\nPress a button.\n```", "Press a button."),
+    ('Press a button each round. """  This rephrased text maintains the core meaning.', "Press a button each round."),
+    ('"""Press a button."""\nI kept the meaning.', "Press a button."),
+    ("Press a button each round.\n\nNote: the meaning is unchanged.", "Press a button each round."),
+    ("Press a button. This revised version is shorter.", "Press a button."),
+    ("The buttons pay 0 or 1. The reward of each is unknown.", "The buttons pay 0 or 1. The reward of each is unknown."),
+])
+def test_clean_rephrasing_drops_labels_quotes_and_commentary(raw, want):
+    assert clean_rephrasing(raw) == want
 
 
 def test_expo_add_candidates_extends_pool_and_sums():
