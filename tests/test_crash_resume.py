@@ -66,13 +66,15 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     cfg = {
         "name": "crash",
         "env": {"id": "expobench/MAB-hard-v0"},
-        "horizon": 1500,
+        # long enough that the kill lands mid-run: the runner does tens of thousands of classical steps per second
+        # and commits them in groups every 0.2 s
+        "horizon": 10_000,
         "seeds": [0, 1],
         "agents": [{"name": "ucb", "kind": "ucb"}, {"name": "ts", "kind": "thompson"},
                    {"name": "exp3", "kind": "exp3"}],
         "batch_width": 2,
     }
-    killed, clean = killed_and_clean(cfg, tmp_path, min_steps=1000, total=1500 * 6)
+    killed, clean = killed_and_clean(cfg, tmp_path, min_steps=1000, total=10_000 * 6)
     assert killed == clean
 
 
