@@ -13,26 +13,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-
-from experiments.config import parse_config
-from experiments.runner import run_experiment
+from bench_runner import decisions_per_second  # sibling script: benchmarks/ is sys.path[0]
 
 
 def measure(out: Path, horizon: int, seeds: int, width: int, design: str) -> float:
     """Decisions/s of one experiment run into the fresh directory ``out``."""
-    cfg = parse_config({
+    return decisions_per_second({
         "name": "p1", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": horizon,
         "seeds": list(range(seeds)), "batch_width": width, "out": str(out),
         "agents": [{"name": "llm", "kind": "llm_bandit", "params": {"design": design}}],
         "llm": {"backend": "scripted", "policy": "bandit_best_mean"}, "cache": {"enabled": False},
     })
-    t0 = time.perf_counter()
-    run_experiment(cfg, progress=False).close()
-    return horizon * seeds / (time.perf_counter() - t0)
 
 
 def main() -> None:

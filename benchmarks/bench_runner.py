@@ -17,14 +17,19 @@ from experiments.config import parse_config
 from experiments.runner import run_experiment
 
 
+def decisions_per_second(config: dict) -> float:
+    """Run the experiment ``config`` (a config mapping with a fresh ``out``) and return its decisions/s."""
+    cfg = parse_config(config)
+    t0 = time.perf_counter()
+    run_experiment(cfg, progress=False).close()
+    return cfg.horizon * len(cfg.seeds) * len(cfg.agents) / (time.perf_counter() - t0)
+
+
 def measure(agent: str, horizon: int, seeds: int, width: int, out: Path) -> float:
-    cfg = parse_config({
+    return decisions_per_second({
         "name": "bench", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": horizon, "seeds": list(range(seeds)),
         "agents": [{"name": agent, "kind": agent}], "out": str(out), "batch_width": width,
     })
-    t0 = time.perf_counter()
-    run_experiment(cfg, progress=False).close()
-    return horizon * seeds / (time.perf_counter() - t0)
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ Tables:
 Steps are committed in groups: appended steps are committed as soon as ``commit_interval_s`` (0.2 s) has passed
 since the previous commit, when the store is flushed or closed, and when the runner stops for any reason. With an
 LLM a step takes far longer than the interval, so every step is committed when it is appended; with fast agents
-the grouping saves a commit per decision. A run killed at any point resumes from its last committed step, losing at most the fraction of a
-second of work in the open group (whose LLM answers are in the cache).
+the grouping saves a commit per decision. A run killed at any point resumes from its last committed step, losing
+at most the fraction of a second of work in the open group (whose LLM answers are in the cache).
 """
 
 from __future__ import annotations
@@ -115,7 +115,6 @@ class RunStore:
     def __init__(self, out: str | Path, create: bool = True, commit_interval_s: float = 0.2) -> None:
         self.out = Path(out)
         self.commit_interval_s = commit_interval_s
-        self._group_open = False  # a write transaction holds appended, uncommitted steps
         self._last_commit = time.monotonic()
         self.path = self.out / STORE_FILE
         if not create and not self.path.exists():
@@ -132,9 +131,8 @@ class RunStore:
 
     def flush(self) -> None:
         """Commit the open group of steps, if any."""
-        if self._group_open:
+        if self.db.in_transaction:
             self.db.execute("COMMIT")
-            self._group_open = False
         self._last_commit = time.monotonic()
 
     def __enter__(self) -> RunStore:
@@ -198,9 +196,8 @@ class RunStore:
                               comp.completion_tokens, comp.prompt_tokens_evaluated, comp.finish_reason,
                               comp.latency_s, int(comp.cached)))
             progress.append((step.t + 1, wall, step.run_id))
-        if not self._group_open:
+        if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
-            self._group_open = True
         self.db.execute("SAVEPOINT step")
         try:
             self.db.executemany("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)", prompts)

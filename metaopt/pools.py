@@ -68,8 +68,7 @@ def clean_rephrasing(text: str) -> str:
     t = text.strip()
     t = re.sub(r"^```[a-z]*\n?|```$", "", t).strip()
     t = re.sub(r"^(rewritten|rephrased|improved)( text)?\s*:\s*", "", t, flags=re.I).strip()
-    t = re.sub(r'^("""|\'\'\')', "", t)
-    t = re.split(r'"""|\'\'\'', t)[0].strip()
+    t = next((part for part in re.split(r'"""|\'\'\'', t) if part.strip()), "").strip()
     t = _COMMENTARY.split(t)[0].strip()
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
         t = t[1:-1].strip()
