@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import sys
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--name", default=None, help="name of the exported agent (default: AGENT_best)")
     exp.add_argument("--output", default=None, help="YAML file to write (default: print)")
 
+    doc = sub.add_parser("doctor", help="check the installation: packages, CPU and llama.cpp build, a smoke test "
+                         "of the embedded model (in a child process), model files, disk, GPU, Chromium")
+    doc.add_argument("--model", default=None, help="model for the smoke test (default: the small test model if "
+                     "installed, else the default model)")
+    doc.add_argument("--no-smoke", action="store_true", help="skip the smoke test")
+    doc.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
     return p
@@ -86,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(cfg), end="")
         return 0
+    from agents.llm.llamacpp_engine import EngineCrashed
     from agents.llm.types import LLMError
     from experiments.runner import ReplayMismatch, run_experiment
 
@@ -93,6 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = run_experiment(cfg, use_cache=not args.no_cache, progress=not args.quiet)
     except StoreMismatch as e:
         return _fail(str(e))
+    except EngineCrashed as e:
+        return _fail(str(e), code=1)
     except (LLMError, ReplayMismatch) as e:
         return _fail(f"{e}\nCommitted steps are kept; run the same command again to resume.", code=1)
     except KeyboardInterrupt:
@@ -255,7 +266,19 @@ def cmd_export_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when no check failed (warnings allowed), 1 otherwise."""
+    from experiments.doctor import FAIL, as_json, report, run_checks
+
+    checks = run_checks(model=args.model, smoke=not args.no_smoke)
+    print(json.dumps(as_json(checks), indent=2) if args.json else report(checks))
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A native crash that the engine preflight did not catch kills the process: at least show the Python stack.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     args = _parser().parse_args(argv)
     if args.command == "envs":
         from envs import registered_ids
@@ -268,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(agent_kinds()))
         return 0
     commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
-                "export-prompt": cmd_export_prompt}
+                "export-prompt": cmd_export_prompt, "doctor": cmd_doctor}
     return commands[args.command](args)
 
 

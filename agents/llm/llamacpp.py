@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from agents.llm.grammar import choice_grammar, regex_grammar
+from agents.llm.llamacpp_engine import extra_buffer_types_default, load_llama, preflight
 from agents.llm.models import resolve_model
 from agents.llm.types import (
     BadResponse,
@@ -68,17 +69,13 @@ def compact_ram_cache(capacity_bytes: int) -> Any:
     return CompactRAMCache(capacity_bytes=capacity_bytes)
 
 
-def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int, **kwargs: Any) -> Any:
-    key = (path, n_ctx, n_threads, n_batch, ram_cache_mb, tuple(sorted(kwargs.items())))
+def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int, use_extra_bufts: bool,
+          **kwargs: Any) -> Any:
+    key = (path, n_ctx, n_threads, n_batch, ram_cache_mb, use_extra_bufts, tuple(sorted(kwargs.items())))
     with _LOCK:
         if key not in _MODELS:
-            try:
-                from llama_cpp import Llama
-            except ImportError:
-                raise ModelNotInstalled(
-                    "the llamacpp backend needs llama-cpp-python: pip install -e '.[llm]'"
-                ) from None
-            llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, verbose=False, **kwargs)
+            llm = load_llama(path, use_extra_bufts, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch,
+                             verbose=False, **kwargs)
             llm.eval = _EvalCounter(llm)
             if ram_cache_mb > 0:
                 llm.set_cache(compact_ram_cache(ram_cache_mb << 20))
@@ -87,16 +84,28 @@ def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int
 
 
 class LlamaCppBackend:
+    """``use_extra_bufts``: llama.cpp's extra CPU buffer types (weight repacking, AMX); ``None`` = on unless a
+    build with AVX-512/AMX code meets an AMX CPU (see ``llamacpp_engine``). Before the first load of a model with
+    given settings, the engine is smoke-tested in a child process (``llamacpp_engine.preflight``): a native
+    crash raises :class:`EngineCrashed` here instead of killing the interpreter."""
+
     name = "llamacpp"
 
     def __init__(self, model: str = "qwen2.5-coder-1.5b-instruct", *, n_ctx: int = 4096,
                  n_threads: int | None = None, n_batch: int = 512, ram_cache_mb: int = 2048,
-                 **engine_kwargs: Any) -> None:
+                 use_extra_bufts: bool | None = None, **engine_kwargs: Any) -> None:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            raise ModelNotInstalled("the llamacpp backend needs llama-cpp-python: pip install -e '.[llm]'") from None
         path, sha = resolve_model(model)
         self.path = path
         self.model_id = f"{model if not model.endswith('.gguf') else path.name}@{sha[:16]}"
+        if use_extra_bufts is None:
+            use_extra_bufts = extra_buffer_types_default()
+        preflight(str(path), sha, use_extra_bufts)
         self.llm = _load(str(path), n_ctx, n_threads or os.cpu_count() or 1, n_batch, ram_cache_mb,
-                         **engine_kwargs)
+                         use_extra_bufts, **engine_kwargs)
         self._grammars: dict[str, Any] = {}
 
     def _constraint_kwargs(self, c: Constraint | None) -> dict[str, Any]:

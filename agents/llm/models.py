@@ -58,10 +58,12 @@ def _package_dir(package: str, model: BuiltinModel) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, memoised in ``<file>.sha256.json`` by (size, mtime) so 1 GB files hash once."""
+    """sha256 of a file, memoised by (path, size, mtime) under ``$EXPOBENCH_CACHE/checksums`` so 1 GB files hash
+    once; nothing is written beside the file (a user's model directory may be read-only, and stays as it was)."""
     stat = path.stat()
-    memo = path.with_name(path.name + ".sha256.json")
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    resolved = str(path.resolve())
+    memo = cache_root() / "checksums" / f"{hashlib.sha256(resolved.encode()).hexdigest()[:32]}.json"
+    key = {"path": resolved, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     try:
         saved = json.loads(memo.read_text())
         if saved.get("key") == key:
@@ -74,8 +76,9 @@ def file_sha256(path: Path) -> str:
             h.update(block)
     digest = h.hexdigest()
     try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
         memo.write_text(json.dumps({"key": key, "sha256": digest}))
-    except OSError:  # read-only location (e.g. site-packages): just don't memoise
+    except OSError:  # a read-only cache: just don't memoise
         pass
     return digest
 
