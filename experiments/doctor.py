@@ -192,17 +192,11 @@ def check_chromium() -> Check:
                  "apt-get install chromium chromium-driver")
 
 
-def check_offline() -> Check:
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return Check("offline", OK, "HF_HUB_OFFLINE=1: nothing is fetched from a model hub")
-    return Check("offline", OK, "HF_HUB_OFFLINE is set by expobench itself at start-up")
-
-
 def run_checks(model: str | None = None, smoke: bool = True) -> list[Check]:
     checks = [check_python(), *check_packages(), check_cpu(), check_llama_build()]
     if smoke:
         checks.append(check_smoke(model))
-    checks += [*check_models(), check_disk(), check_gpu(), check_chromium(), check_offline()]
+    checks += [*check_models(), check_disk(), check_gpu(), check_chromium()]
     return checks
 
 
