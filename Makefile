@@ -77,7 +77,7 @@ $(CHROMIUM):
 	 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
 	 echo "chromium could not be installed: the report's browser test will be skipped"
 
-test: $(VENV)/.installed-dev+test $(CHROMIUM)
+test: $(VENV)/.installed-dev+test+tracking $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --durations=15
 
@@ -94,14 +94,14 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	touch $@
 
 test-vllm: $(VLLM_VENV)/.installed
-	$(VLLM_VENV)/bin/python -m agents.llm.hf_export smollm2-135m-instruct > $(VLLM_VENV)/model-dir
+	$(VLLM_VENV)/bin/python -m expobench.agents.llm.hf_export smollm2-135m-instruct > $(VLLM_VENV)/model-dir
 	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$(cat $(VLLM_VENV)/model-dir) \
 		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py
 
-lint: $(VENV)/.installed-dev+test
+lint: $(VENV)/.installed-dev+test+tracking
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-dev+test
+bench: $(VENV)/.installed-dev+test+tracking
 	$(BIN)/python benchmarks/bench_runner.py
 
 clean:

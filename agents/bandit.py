@@ -14,8 +14,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from agents.base import Agent, AgentParams
-from agents.registry import register_agent
+from expobench.agents.base import Agent, AgentParams
+from expobench.agents.registry import register_agent
 
 
 class BanditAgent(Agent):

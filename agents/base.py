@@ -1,6 +1,6 @@
 """The agent protocol shared by classical and LLM decision makers.
 
-Life cycle of one run (driven by ``experiments.runner``)::
+Life cycle of one run (driven by ``expobench.experiments.runner``)::
 
     agent.reset(env, rng)                    # once, env is the *unwrapped* Gymnasium env
     for t in range(horizon):
@@ -9,7 +9,7 @@ Life cycle of one run (driven by ``experiments.runner``)::
         agent.observe(decision.action, reward, info)
 
 ``decide`` is a generator so that the runner can advance many runs in lockstep: an LLM agent ``yield``\\ s a
-list of :class:`~agents.llm.types.LLMRequest` and receives, via ``send``, one list of completions per request
+list of :class:`~expobench.agents.llm.types.LLMRequest` and receives, via ``send``, one list of completions per request
 (``request.n`` each); the runner gathers the requests of all runs of one step into one backend call. A
 classical agent yields nothing: the default ``decide`` just wraps ``act``.
 
@@ -26,8 +26,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from agents.llm.types import Completion, LLMRequest
-from agents.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion, LLMRequest
 
 DecisionGen = Generator[list[LLMRequest], list[list[Completion]], "Decision"]
 

@@ -24,10 +24,10 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from agents.base import Agent, AgentParams, DecisionGen
-from agents.llm.types import Completion, Constraint, LLMRequest, Message
-from agents.metaprompt import MetaPrompt
-from metaopt.base import MetaPromptOptimizer, ProposalContext
+from expobench.agents.base import Agent, AgentParams, DecisionGen
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion, Constraint, LLMRequest, Message
+from expobench.metaopt.base import MetaPromptOptimizer, ProposalContext
 
 P = TypeVar("P")
 
@@ -118,7 +118,7 @@ class LLMAgent(Agent):
         """Task state at the start of a run (after ``self.env``/``self.rng`` are set)."""
 
     def build_optimizer(self) -> MetaPromptOptimizer:
-        from agents.optimizer_setup import build_optimizer
+        from expobench.agents.optimizer_setup import build_optimizer
 
         opt_cfg = getattr(self.agent_config, "optimizer", None)
         return build_optimizer(opt_cfg, self.start_meta_prompt(), self)

@@ -1,4 +1,4 @@
-"""The LLM bandit agent: Krishnamurthy et al.'s prompt designs (``envs.bandit_text``) driven through an LLM.
+"""The LLM bandit agent: Krishnamurthy et al.'s prompt designs (``expobench.envs.bandit_text``) driven through an LLM.
 
 One decision:
 
@@ -20,14 +20,13 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator
 
-from agents.base import Decision, DecisionGen
-from agents.llm.scripted import register_policy
-from agents.llm.types import LLMRequest, Message
-from agents.llm_agent import Asked, LLMAgent, LLMAgentParams
-from agents.metaprompt import MetaPrompt
-from agents.registry import register_agent
-from envs import bandit_text as bt
-from metaopt.base import LazyTexts, ProposalContext
+from expobench.agents.base import Decision, DecisionGen
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import LLMRequest, Message
+from expobench.agents.llm_agent import Asked, LLMAgent, LLMAgentParams
+from expobench.agents.registry import register_agent
+from expobench.envs import bandit_text as bt
+from expobench.metaopt.base import LazyTexts, ProposalContext
 
 
 class LLMBanditParams(LLMAgentParams):
@@ -154,29 +153,3 @@ class LLMBanditAgent(LLMAgent):
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         self.actions.append(int(action))
         self.rewards.append(float(reward))
-
-
-@register_policy("bandit_best_mean")
-def best_mean_policy(request: LLMRequest, sample_index: int, args: dict[str, Any]) -> str:
-    """Scripted-backend policy for bandit prompts: answer with the arm of highest average reward in the
-    rendered history (arms never played first), in the request's answer format. Free-text (reasoning) requests
-    get a fixed sentence. Used by fast tests of the LLM path."""
-    import re
-
-    c = request.constraint
-    if c is None:
-        return "The summary shows which option has paid best so far."
-    names = list(c.choice) if c.choice is not None else re.findall(r"([A-Za-z]+):\(", c.regex or "")
-    user = request.messages[1].content if len(request.messages) > 1 else ""
-    stats = {n: [0, 0.0] for n in names}
-    for name, count, avg in re.findall(r"^(\w+) \w+: \w+ (\d+) times(?:, average reward ([0-9.]+))?", user, re.M):
-        if name in stats:
-            stats[name] = [int(count), float(avg or 0) * int(count)]
-    for name, reward in re.findall(r"^Round \d+: \w+ (\w+), reward ([0-9.]+)", user, re.M):
-        if name in stats:
-            stats[name][0] += 1
-            stats[name][1] += float(reward)
-    best = max(names, key=lambda n: (stats[n][0] == 0, stats[n][1] / max(stats[n][0], 1)))
-    if c.choice is not None:
-        return best
-    return ",".join(f"{n}:{'1.00' if n == best else '0'}" for n in names)

@@ -17,13 +17,13 @@ from typing import Any
 import gymnasium as gym
 from pydantic import Field
 
-from agents.base import Decision, DecisionGen
-from agents.llm.types import LLMRequest, Message
-from agents.llm_agent import LLMAgent, LLMAgentParams
-from agents.metaprompt import MetaPrompt
-from agents.registry import register_agent
-from envs.opro_text import OptimizationTask, task_for
-from metaopt.base import ProposalContext
+from expobench.agents.base import Decision, DecisionGen
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import LLMRequest, Message
+from expobench.agents.llm_agent import LLMAgent, LLMAgentParams
+from expobench.agents.registry import register_agent
+from expobench.envs.opro_text import OptimizationTask, task_for
+from expobench.metaopt.base import ProposalContext
 
 
 class OPROAgentParams(LLMAgentParams):

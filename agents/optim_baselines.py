@@ -1,6 +1,6 @@
 """Classical baselines for black-box optimisation and tabular HPO (METHODS §4.4-4.5).
 
-Every agent here works on an env with a ``space`` (``envs.search_space.SearchSpace``): the BO and HPO envs. It
+Every agent here works on an env with a ``space`` (``expobench.envs.search_space.SearchSpace``): the BO and HPO envs. It
 starts from the task's warm start (the env's initial points, shared by all agents of a seed, with their values)
 and proposes one point per step, in natural units. Observations are rewards (maximised).
 
@@ -21,8 +21,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from agents.base import Agent, AgentParams, Decision, DecisionGen
-from agents.registry import register_agent
+from expobench.agents.base import Agent, AgentParams, Decision, DecisionGen
+from expobench.agents.registry import register_agent
 
 
 class PointAgentParams(AgentParams):
@@ -35,7 +35,7 @@ class PointAgent(Agent):
     Params = PointAgentParams
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
-        from envs.opro_text import task_for
+        from expobench.envs.opro_text import task_for
 
         if not hasattr(env, "space"):
             raise TypeError(f"{self.kind} needs a black-box or HPO env (with a search space), got "

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.metaprompt import MetaPrompt
-from metaopt.base import Fixed, MetaPromptOptimizer
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.metaopt.base import Fixed, MetaPromptOptimizer
 
 
 def build_optimizer(opt_cfg: Any, base: MetaPrompt, agent: Any) -> MetaPromptOptimizer:
-    """``opt_cfg`` is an :class:`experiments.config.OptimizerConfig` or ``None`` (fixed meta-prompt)."""
+    """``opt_cfg`` is an :class:`expobench.experiments.config.OptimizerConfig` or ``None`` (fixed meta-prompt)."""
     if opt_cfg is None:
         return Fixed(base)
-    from metaopt.registry import OPTIMIZERS, make_optimizer
+    from expobench.metaopt.registry import OPTIMIZERS, make_optimizer
 
     kind = opt_cfg.kind
     params = {} if opt_cfg is None else dict(opt_cfg.params)
@@ -26,14 +26,14 @@ def build_optimizer(opt_cfg: Any, base: MetaPrompt, agent: Any) -> MetaPromptOpt
 
 
 def make_embedder(opt_cfg: Any) -> Any:
-    from metaopt.embeddings import Embedder
+    from expobench.metaopt.embeddings import Embedder
 
     model = (opt_cfg.pool or {}).get("embedding_model") if opt_cfg is not None else None
     return Embedder(model) if model else Embedder()
 
 
 def resolve_pool(opt_cfg: Any, base: MetaPrompt, agent: Any) -> Any:
-    from metaopt.pools import CandidatePool, find_shipped_pool, load_or_generate_pool
+    from expobench.metaopt.pools import CandidatePool, find_shipped_pool, load_or_generate_pool
 
     settings = dict(opt_cfg.pool or {}) if opt_cfg is not None else {}
     settings.pop("embedding_model", None)

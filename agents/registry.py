@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.base import Agent
+from expobench.agents.base import Agent
+from expobench.registries import add_kind
 
 AGENTS: dict[str, type[Agent]] = {}
-
-
-def add_kind(table: dict[str, Any], cls: Any, what: str) -> Any:
-    """Put ``cls`` into ``table`` under ``cls.kind`` (the registries of agents and optimisers); returns ``cls``."""
-    if not cls.kind:
-        raise ValueError(f"{cls.__name__} has no kind")
-    if cls.kind in table and table[cls.kind] is not cls:
-        raise ValueError(f"{what} kind {cls.kind!r} registered twice")
-    table[cls.kind] = cls
-    return cls
 
 
 def register_agent(cls: type[Agent]) -> type[Agent]:
@@ -28,8 +19,8 @@ def _load_builtin() -> None:
     # Imported for their registration side effect.
     import importlib
 
-    for mod in ("agents.bandit", "agents.llm_bandit", "agents.optim_baselines", "agents.tsp_baselines",
-                "agents.llm_optimizer"):
+    for mod in ("expobench.agents.bandit", "expobench.agents.llm_bandit", "expobench.agents.optim_baselines", "expobench.agents.tsp_baselines",
+                "expobench.agents.llm_optimizer"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a module not written yet / optional

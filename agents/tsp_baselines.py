@@ -23,8 +23,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from agents.base import Agent, AgentParams, Decision, DecisionGen
-from agents.registry import register_agent
+from expobench.agents.base import Agent, AgentParams, Decision, DecisionGen
+from expobench.agents.registry import register_agent
 
 _EPS = 1e-9  # a 2-opt move must shorten the tour by more than this to count (float noise is not an improvement)
 

@@ -17,10 +17,10 @@ import time
 import numpy as np
 import torch
 
-from agents.metaprompt import MetaPrompt
-from metaopt.embeddings import HashEmbedder
-from metaopt.expo import EXPO, EXPOParams
-from metaopt.pools import CandidatePool
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.metaopt.embeddings import HashEmbedder
+from expobench.metaopt.expo import EXPO, EXPOParams
+from expobench.metaopt.pools import CandidatePool
 
 
 def median_ms(fn, repeats: int) -> float:

@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     model = args.model
     if model is None:
-        from agents.llm.models import resolve_model
+        from expobench.agents.llm.models import resolve_model
 
         model = str(resolve_model("smollm2-135m-instruct")[0])
     import llama_cpp

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.config import parse_config
-from experiments.runner import run_experiment
+from expobench.experiments.config import parse_config
+from expobench.experiments.runner import run_experiment
 
 
 def config(out: Path, cache: Path, args: argparse.Namespace):
@@ -42,9 +42,9 @@ def prefix_reuse(model: str, rounds: int) -> tuple[float, float, float]:
     (token-level common prefix of system + user text). Returns per-request means (sent, evaluated, new)."""
     import numpy as np
 
-    from agents.llm.llamacpp import LlamaCppBackend
-    from agents.llm.types import LLMRequest, Message
-    from envs import bandit_text as bt
+    from expobench.agents.llm.llamacpp import LlamaCppBackend
+    from expobench.agents.llm.types import LLMRequest, Message
+    from expobench.envs import bandit_text as bt
 
     backend = LlamaCppBackend(model, n_ctx=2048)
     backend.reset()

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.config import parse_config
-from experiments.runner import run_experiment
+from expobench.experiments.config import parse_config
+from expobench.experiments.runner import run_experiment
 
 
 def decisions_per_second(config: dict) -> float:

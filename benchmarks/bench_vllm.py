@@ -25,10 +25,10 @@ def main() -> None:
     args = ap.parse_args()
     model = os.environ["EXPOBENCH_VLLM_MODEL"]
 
-    from agents.llm.config import LLMConfig, make_client
-    from agents.llm.types import LLMRequest, chat
-    from experiments.config import parse_config
-    from experiments.runner import run_experiment
+    from expobench.agents.llm.config import LLMConfig, make_client
+    from expobench.agents.llm.types import LLMRequest, chat
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import run_experiment
 
     llm = {"backend": "vllm", "model": model, "extra": {"enforce_eager": True, "max_model_len": 2048}}
     make_client(LLMConfig(**llm)).generate([LLMRequest(chat(None, "Hello"), max_tokens=4)])  # start + warm up

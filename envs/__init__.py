@@ -1,3 +1,3 @@
 """Gymnasium environments of the suite; importing this package registers every ``expobench/...`` id."""
 
-from envs.registration import registered_ids  # noqa: F401  (registers on import)
+from expobench.envs.registration import registered_ids  # noqa: F401  (registers on import)

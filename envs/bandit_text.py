@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.llm.types import Constraint
+from expobench.agents.llm.types import Constraint
 
 BUTTON_NAMES = ("blue", "green", "red", "yellow", "purple", "orange", "pink", "brown", "gray", "cyan")
 AD_NAMES = tuple("ABCDEFGHIJ")

@@ -6,7 +6,7 @@ function's documented ``optimal_value`` (negated) -- carried by the problem, not
 
 Action: a point in the function's box, float vector of shape ``[d]`` in the parameter order ``x1..xd``
 (``Box(low, high)``). A point outside the box raises ``ValueError`` (agents validate before stepping; see
-``envs.search_space``). Reward: ``-f(x) + ε``, ε ~ N(0, noise_std²) from the env's seeded generator (0 by default).
+``expobench.envs.search_space``). Reward: ``-f(x) + ε``, ε ~ N(0, noise_std²) from the env's seeded generator (0 by default).
 ``info``: ``value`` (``f(x)`` noise-free, lower is better), ``expected_reward`` (``-f(x)``),
 ``optimal_expected_reward`` (``-f*``). The observation is a constant 0: agents keep their own history.
 
@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.search_space import Param, SearchSpace
+from expobench.envs.search_space import Param, SearchSpace
 
 FUNCTIONS = ("branin", "hartmann", "ackley", "rosenbrock", "levy")
 
@@ -59,6 +59,17 @@ def sobol_points(space: SearchSpace, n: int, seed: int) -> np.ndarray:
 
 
 class BlackBoxEnv(gym.Env):
+    """Maximise ``-f(x)`` for a BoTorch test function ``f`` over its box.
+
+    Args:
+        function: ``branin``, ``hartmann``, ``ackley``, ``rosenbrock`` or ``levy``. dim: its dimension (where free).
+        noise_std: std of Gaussian noise on the reward. decimals: grid of LLM-written points.
+        n_initial: Sobol warm-start points per seed (``warm_start`` after reset).
+
+    ``info``: ``value`` (noise-free ``f(x)``), ``expected_reward`` (``-f(x)``), ``optimal_expected_reward``
+    (``-f*``, from the problem's ``optimal_value``).
+    """
+
     metadata = {"render_modes": []}
 
     def __init__(self, function: str = "branin", dim: int | None = None, noise_std: float = 0.0,
@@ -107,9 +118,9 @@ class BlackBoxEnv(gym.Env):
 
 
 BO_IDS: dict[str, tuple[str, dict[str, Any]]] = {
-    "expobench/BO-Branin-v0": ("envs.blackbox:BlackBoxEnv", {"function": "branin"}),
-    "expobench/BO-Hartmann6-v0": ("envs.blackbox:BlackBoxEnv", {"function": "hartmann", "dim": 6}),
-    "expobench/BO-Ackley2-v0": ("envs.blackbox:BlackBoxEnv", {"function": "ackley", "dim": 2}),
-    "expobench/BO-Rosenbrock2-v0": ("envs.blackbox:BlackBoxEnv", {"function": "rosenbrock", "dim": 2}),
-    "expobench/BO-Levy2-v0": ("envs.blackbox:BlackBoxEnv", {"function": "levy", "dim": 2}),
+    "expobench/BO-Branin-v0": ("expobench.envs.blackbox:BlackBoxEnv", {"function": "branin"}),
+    "expobench/BO-Hartmann6-v0": ("expobench.envs.blackbox:BlackBoxEnv", {"function": "hartmann", "dim": 6}),
+    "expobench/BO-Ackley2-v0": ("expobench.envs.blackbox:BlackBoxEnv", {"function": "ackley", "dim": 2}),
+    "expobench/BO-Rosenbrock2-v0": ("expobench.envs.blackbox:BlackBoxEnv", {"function": "rosenbrock", "dim": 2}),
+    "expobench/BO-Levy2-v0": ("expobench.envs.blackbox:BlackBoxEnv", {"function": "levy", "dim": 2}),
 }

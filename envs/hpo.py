@@ -2,7 +2,7 @@
 
 ``HPOEnv(dataset, model)``: one of 5 scikit-learn datasets (digits, wine, diabetes, iris, breast_cancer; shipped
 with scikit-learn, no download) × 5 models (``rf`` random forest, ``svm``, ``dt`` decision tree, ``mlp_sgd`` MLP
-trained by SGD, ``ada`` AdaBoost) = 25 tasks, with LLAMBO's search spaces (``envs.search_space``).
+trained by SGD, ``ada`` AdaBoost) = 25 tasks, with LLAMBO's search spaces (``expobench.envs.search_space``).
 
 A 20 % test split is held out first (stratified for classification, ``random_state=0``). Score = mean 5-fold
 cross-validated score on the rest: accuracy for classification, negative MSE for diabetes (standardised target);
@@ -36,8 +36,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.blackbox import sobol_points
-from envs.search_space import Param, SearchSpace
+from expobench.envs.blackbox import sobol_points
+from expobench.envs.search_space import Param, SearchSpace
 
 DATASETS = ("digits", "wine", "diabetes", "iris", "breast_cancer")
 MODELS = ("rf", "svm", "dt", "mlp_sgd", "ada")
@@ -100,6 +100,17 @@ def build_model(model: str, config: dict[str, Any], classification: bool) -> Any
 
 
 class HPOEnv(gym.Env):
+    """Tune a scikit-learn model's hyperparameters on a tabular dataset; reward the CV score.
+
+    Args:
+        dataset: ``digits``, ``wine``, ``diabetes``, ``iris`` or ``breast_cancer``.
+        model: ``rf``, ``svm``, ``dt``, ``mlp_sgd`` or ``ada``. n_initial: warm-start configurations per seed.
+        cv_folds: cross-validation folds.
+
+    ``info``: ``score`` (CV score), ``test_score``, ``config`` (what was evaluated), ``expected_reward`` and
+    ``optimal_expected_reward`` (both the score: the optimum is unknown).
+    """
+
     metadata = {"render_modes": []}
 
     def __init__(self, dataset: str = "digits", model: str = "rf", n_initial: int = 5, cv_folds: int = 5) -> None:
@@ -148,7 +159,7 @@ class HPOEnv(gym.Env):
 
     @cached_property
     def _db(self) -> sqlite3.Connection:
-        from agents.llm.models import cache_root
+        from expobench.settings import cache_root
 
         path = cache_root() / "hpo" / "evals.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,5 +249,5 @@ class HPOEnv(gym.Env):
 
 
 HPO_IDS: dict[str, tuple[str, dict[str, Any]]] = {
-    f"expobench/HPO-{m}-{d}-v0": ("envs.hpo:HPOEnv", {"dataset": d, "model": m}) for m in MODELS for d in DATASETS
+    f"expobench/HPO-{m}-{d}-v0": ("expobench.envs.hpo:HPOEnv", {"dataset": d, "model": m}) for m in MODELS for d in DATASETS
 }

@@ -19,6 +19,17 @@ GROUND_TRUTHS = [(2, 30), (36, -1), (15, 14), (17, 17), (16, 10), (3, 5), (25, 2
 
 
 class LinearRegressionEnv(gym.Env):
+    """OPRO's linear regression: propose (w, b), reward −MSE on fixed data.
+
+    Args:
+        w_true, b_true: the generating line ``y = w_true·x + b_true + ε``.
+        sigma: noise standard deviation of ε. n_points: data size. instance_seed: seed of the data (not of reset).
+        bound: |w|, |b| limit of the action box.
+
+    ``info``: ``loss`` (MSE), ``expected_reward`` (−MSE), ``optimal_expected_reward`` (−MSE of the least-squares
+    fit).
+    """
+
     metadata = {"render_modes": []}
 
     def __init__(self, w_true: float = 2.0, b_true: float = 30.0, sigma: float = 1.0, n_points: int = 50,

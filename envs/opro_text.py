@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.llm.types import Constraint
+from expobench.agents.llm.types import Constraint
 
 ENHANCED = " The pairs are listed from the largest value to the smallest; the last one is the best so far."
 
@@ -127,7 +127,7 @@ class TSPTask(OptimizationTask):
         return [[0, *(int(v) for v in rng.permutation(np.arange(1, self.env.n)))] for _ in range(n)]
 
     def value(self, solution: list[int]) -> float:
-        from envs.tsp import tour_length
+        from expobench.envs.tsp import tour_length
 
         return tour_length(self.env.dist, solution)
 
@@ -167,7 +167,7 @@ class TSPTask(OptimizationTask):
 
 
 class PointTask(OptimizationTask):
-    """Black-box optimisation (``envs.blackbox``): a point is a tuple of floats in the env's box, written by the
+    """Black-box optimisation (``expobench.envs.blackbox``): a point is a tuple of floats in the env's box, written by the
     LLM as a JSON object ``{"x1": ..., ...}`` on the env's ``decimals`` grid. Out-of-box or malformed points are
     parse errors (counted failures), never clipped."""
 
@@ -238,7 +238,7 @@ class PointTask(OptimizationTask):
 
 
 class HPOTask(PointTask):
-    """Tabular HPO (``envs.hpo``): a configuration of named hyperparameters; its value is the negative CV score
+    """Tabular HPO (``expobench.envs.hpo``): a configuration of named hyperparameters; its value is the negative CV score
     (lower is better), so scores keep the same form as the other tasks."""
 
     name = "hpo"
@@ -277,9 +277,9 @@ def _fmt(x: float) -> str:
 
 
 def task_for(env: Any) -> OptimizationTask:
-    from envs.blackbox import BlackBoxEnv
-    from envs.linreg import LinearRegressionEnv
-    from envs.tsp import TSPEnv
+    from expobench.envs.blackbox import BlackBoxEnv
+    from expobench.envs.linreg import LinearRegressionEnv
+    from expobench.envs.tsp import TSPEnv
 
     if isinstance(env, LinearRegressionEnv):
         return LinRegTask(env)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from envs.blackbox import BO_IDS
+from expobench.envs.blackbox import BO_IDS
 
 
 def _ids() -> dict[str, tuple[str, dict]]:
     ids = dict(BO_IDS)
-    from envs.hpo import HPO_IDS
+    from expobench.envs.hpo import HPO_IDS
 
     ids.update(HPO_IDS)
     return ids

@@ -7,24 +7,24 @@ import importlib
 import gymnasium as gym
 
 _BANDITS = {
-    "expobench/MAB-v0": ("envs.bandits:MeansBandit", {"means": [0.3, 0.5, 0.7]}),
-    "expobench/MAB-hard-v0": ("envs.bandits:TwoLevelBandit", {"n_arms": 5, "delta": 0.2, "best_arm": 0}),
-    "expobench/MAB-easy-v0": ("envs.bandits:TwoLevelBandit", {"n_arms": 4, "delta": 0.5, "best_arm": 0}),
-    "expobench/MAB-hard-changepoint-v0": ("envs.bandits:PiecewiseStationaryBandit", {"period": 50}),
-    "expobench/MAB-hard-drift-v0": ("envs.bandits:DriftingBandit", {"drift_std": 0.02}),
+    "expobench/MAB-v0": ("expobench.envs.bandits:MeansBandit", {"means": [0.3, 0.5, 0.7]}),
+    "expobench/MAB-hard-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 5, "delta": 0.2, "best_arm": 0}),
+    "expobench/MAB-easy-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 4, "delta": 0.5, "best_arm": 0}),
+    "expobench/MAB-hard-changepoint-v0": ("expobench.envs.bandits:PiecewiseStationaryBandit", {"period": 50}),
+    "expobench/MAB-hard-drift-v0": ("expobench.envs.bandits:DriftingBandit", {"drift_std": 0.02}),
     "expobench/MAB-gaussian-v0": (
-        "envs.bandits:MeansBandit",
+        "expobench.envs.bandits:MeansBandit",
         {"means": [0.0, 0.5, 1.0, 0.25, 0.75], "reward": "gaussian", "noise_std": 1.0},
     ),
 }
 
 
 _OPTIM = {
-    **{f"expobench/LinReg-w{w}-b{b}-v0".replace("-b-", "-bm"): ("envs.linreg:LinearRegressionEnv",
+    **{f"expobench/LinReg-w{w}-b{b}-v0".replace("-b-", "-bm"): ("expobench.envs.linreg:LinearRegressionEnv",
                                                                {"w_true": w, "b_true": b})
        for w, b in [(2, 30), (36, -1), (15, 14), (17, 17), (16, 10), (3, 5), (25, 23)]},
-    "expobench/LinReg-v0": ("envs.linreg:LinearRegressionEnv", {}),
-    **{f"expobench/TSP-{n}-v0": ("envs.tsp:TSPEnv", {"n": n}) for n in (10, 15, 20)},
+    "expobench/LinReg-v0": ("expobench.envs.linreg:LinearRegressionEnv", {}),
+    **{f"expobench/TSP-{n}-v0": ("expobench.envs.tsp:TSPEnv", {"n": n}) for n in (10, 15, 20)},
 }
 
 
@@ -36,9 +36,9 @@ def _register_all() -> None:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)
     try:  # the optimisation-task families register themselves
-        importlib.import_module("envs.optim_registry")
+        importlib.import_module("expobench.envs.optim_registry")
     except ModuleNotFoundError as e:
-        if e.name != "envs.optim_registry":
+        if e.name != "expobench.envs.optim_registry":
             raise
 
 

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.llm.models import cache_root
+from expobench.settings import cache_root
 
 
 def held_karp(dist: np.ndarray) -> tuple[float, list[int]]:
@@ -93,6 +93,16 @@ def optimal_tour(coords: np.ndarray, cache: bool = True) -> tuple[float, list[in
 
 
 class TSPEnv(gym.Env):
+    """OPRO's traveling salesman: propose a tour of ``n`` points, reward −length.
+
+    Args:
+        n: number of points (3..22; the exact optimum is computed by Held-Karp and cached).
+        instance_seed: seed of the coordinates (uniform in [−100, 100]²).
+
+    ``info``: ``length``, ``valid`` (False for a non-permutation, rewarded ``-invalid_penalty``),
+    ``expected_reward`` (= reward), ``optimal_expected_reward`` (−optimal length).
+    """
+
     metadata = {"render_modes": []}
 
     def __init__(self, n: int = 10, instance_seed: int = 0) -> None:

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--name", default=None, help="name of the exported agent (default: AGENT_best)")
     exp.add_argument("--output", default=None, help="YAML file to write (default: print)")
 
+    export = sub.add_parser("export", help="write the experiment's tables (steps, runs, summary) as CSV or Parquet")
+    export.add_argument("out", help="an experiment output directory")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--dest", default=None, help="folder to write into (default: OUT/export)")
+
     doc = sub.add_parser("doctor", help="check the installation: packages, CPU and llama.cpp build, a smoke test "
                          "of the embedded model (in a child process), model files, disk, GPU, Chromium")
     doc.add_argument("--model", default=None, help="model for the smoke test (default: the small test model if "
@@ -84,8 +89,8 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.config import dump_config, load_config
-    from experiments.errors import ConfigError, StoreMismatch
+    from expobench.experiments.config import dump_config, load_config
+    from expobench.experiments.errors import ConfigError, StoreMismatch
 
     try:
         cfg = load_config(args.config, {"out": args.out, "seeds": args.seeds})
@@ -94,9 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(cfg), end="")
         return 0
-    from agents.llm.llamacpp_engine import EngineCrashed
-    from agents.llm.types import LLMError
-    from experiments.runner import ReplayMismatch, run_experiment
+    from expobench.agents.llm.llamacpp_engine import EngineCrashed
+    from expobench.agents.llm.types import LLMError
+    from expobench.experiments.runner import ReplayMismatch, run_experiment
 
     try:
         store = run_experiment(cfg, use_cache=not args.no_cache, progress=not args.quiet)
@@ -115,13 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_store(out: str) -> Any:
-    from experiments.store import RunStore
+    from expobench.experiments.store import RunStore
 
     return RunStore(Path(out), create=False)
 
 
 def _print_summary(store: Any, as_json: bool) -> None:
-    from experiments.metrics import summarize
+    from expobench.experiments.metrics import summarize
 
     summaries = summarize(store)
     if as_json:
@@ -130,7 +135,7 @@ def _print_summary(store: Any, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from experiments.metrics import metric_for
+    from expobench.experiments.metrics import metric_for
 
     runs = store.runs()
     spec = metric_for(runs[0]["env_id"]) if runs else metric_for("")
@@ -153,8 +158,8 @@ def _print_summary(store: Any, as_json: bool) -> None:
 
 def _print_comparisons(store: Any, console: Any, metric: str) -> None:
     """Each optimiser's final metric beside its fixed-prompt twin, and the best meta-prompt it found."""
-    from experiments.comparisons import compare_to_fixed, optimiser_best_prompts
-    from experiments.metrics import load_runs
+    from expobench.experiments.comparisons import compare_to_fixed, optimiser_best_prompts
+    from expobench.experiments.metrics import load_runs
 
     data = load_runs(store)
     for c in compare_to_fixed(store, data):
@@ -177,7 +182,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from experiments.plots import plot_all
+    from expobench.experiments.plots import plot_all
 
     try:
         store = _open_store(args.out)
@@ -189,7 +194,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from experiments.report import write_report
+    from expobench.experiments.report import write_report
 
     dest = Path(args.dest) if args.dest else Path(args.outs[0]) / "report"
     try:
@@ -203,11 +208,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_pool(args: argparse.Namespace) -> int:
     """Build the agent's (D0, I0) exactly as a run would, then rephrase them with the config's LLM."""
-    from agents.llm.config import make_client
-    from experiments.config import load_config
-    from experiments.errors import ConfigError
-    from experiments.runner import base_meta_prompt_for
-    from metaopt.pools import generate_pool
+    from expobench.agents.llm.config import make_client
+    from expobench.experiments.config import load_config
+    from expobench.experiments.errors import ConfigError
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import generate_pool
 
     try:
         cfg = load_config(args.config)
@@ -228,11 +233,11 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
 
 def cmd_export_prompt(args: argparse.Namespace) -> int:
-    """The best (D, I) of ``--agent`` (highest mean prompt score, see ``experiments.comparisons.best_prompts``)
+    """The best (D, I) of ``--agent`` (highest mean prompt score, see ``expobench.experiments.comparisons.best_prompts``)
     as an agent entry with a fixed meta-prompt: paste it into any experiment's ``agents:`` list."""
     import yaml
 
-    from experiments.comparisons import agent_configs, optimiser_best_prompts
+    from expobench.experiments.comparisons import agent_configs, optimiser_best_prompts
 
     try:
         store = _open_store(args.out)
@@ -266,9 +271,22 @@ def cmd_export_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The tables of the Python API (``Experiment.steps/runs/summary``), one file each."""
+    from expobench.experiments.api import load
+
+    try:
+        paths = load(args.out).export(args.format, args.dest)
+    except FileNotFoundError as e:
+        return _fail(str(e))
+    for p in paths:
+        print(p)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Exit 0 when no check failed (warnings allowed), 1 otherwise."""
-    from experiments.doctor import FAIL, as_json, report, run_checks
+    from expobench.experiments.doctor import FAIL, as_json, report, run_checks
 
     checks = run_checks(model=args.model, smoke=not args.no_smoke)
     print(json.dumps(as_json(checks), indent=2) if args.json else report(checks))
@@ -281,17 +299,17 @@ def main(argv: list[str] | None = None) -> int:
         faulthandler.enable()
     args = _parser().parse_args(argv)
     if args.command == "envs":
-        from envs import registered_ids
+        from expobench.envs import registered_ids
 
         print("\n".join(registered_ids()))
         return 0
     if args.command == "agents":
-        from agents.registry import agent_kinds
+        from expobench.agents.registry import agent_kinds
 
         print("\n".join(agent_kinds()))
         return 0
     commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
-                "export-prompt": cmd_export_prompt, "doctor": cmd_doctor}
+                "export-prompt": cmd_export_prompt, "doctor": cmd_doctor, "export": cmd_export}
     return commands[args.command](args)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.metrics import RunData, load_runs, metric_for
-from experiments.store import RunStore
+from expobench.experiments.metrics import RunData, load_runs, metric_for
+from expobench.experiments.store import RunStore
 
 
 def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, level: float = 0.95, seed: int = 0

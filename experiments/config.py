@@ -1,7 +1,7 @@
 """Typed experiment configuration (YAML → pydantic). Every field is documented; ``expobench run --print-config``
 shows the resolved config with all defaults.
 
-Errors are raised as :class:`~experiments.errors.ConfigError` with one line per problem, each naming the field
+Errors are raised as :class:`~expobench.experiments.errors.ConfigError` with one line per problem, each naming the field
 path, the bad value and what is allowed -- before any work starts.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agents.llm.config import LLMConfig
-from experiments.errors import ConfigError
+from expobench.agents.llm.config import LLMConfig
+from expobench.experiments.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -33,7 +33,7 @@ class EnvConfig(_Strict):
     def _known_id(cls, v: str) -> str:
         import gymnasium as gym
 
-        from envs import registered_ids
+        from expobench.envs import registered_ids
 
         if v not in gym.registry:  # the suite's ids, or any a user registered before loading the config
             raise ValueError(f"unknown env id; allowed: {', '.join(registered_ids())} or an id registered with "
@@ -53,7 +53,7 @@ class OptimizerConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from metaopt.registry import OPTIMIZERS
+        from expobench.metaopt.registry import OPTIMIZERS
 
         if v not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer kind; allowed: {', '.join(sorted(OPTIMIZERS))}")
@@ -61,7 +61,7 @@ class OptimizerConfig(_Strict):
 
     @model_validator(mode="after")
     def _valid_params(self) -> OptimizerConfig:
-        from metaopt.registry import OPTIMIZERS
+        from expobench.metaopt.registry import OPTIMIZERS
 
         _check_params(OPTIMIZERS[self.kind].Params, self.params)
         return self
@@ -93,7 +93,7 @@ class AgentConfig(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        from agents.registry import agent_kinds
+        from expobench.agents.registry import agent_kinds
 
         kinds = agent_kinds()
         if v not in kinds:
@@ -102,7 +102,7 @@ class AgentConfig(_Strict):
 
     @model_validator(mode="after")
     def _valid_params(self) -> AgentConfig:
-        from agents.registry import AGENTS
+        from expobench.agents.registry import AGENTS
 
         cls = AGENTS[self.kind]
         _check_params(cls.Params, self.params)
@@ -116,6 +116,25 @@ class CacheConfig(_Strict):
     path: Path | None = Field(
         None, description="Cache file; default: llm_cache.sqlite in the experiment's out directory."
     )
+
+
+class TrackingConfig(_Strict):
+    kind: Literal["mlflow", "tensorboard"] = Field(
+        description="mlflow: params, per-step metrics and the plots of every run; tensorboard: per-step scalars.")
+    uri: str | None = Field(
+        None, description="mlflow: tracking URI (any MLflow server or store); default: the local SQLite store "
+        "sqlite:///OUT/mlflow.db with artifacts under OUT/mlartifacts.")
+    experiment: str | None = Field(None, description="mlflow: experiment name; default: the config's name.")
+    logdir: Path | None = Field(None, description="tensorboard: log directory; default: OUT/tensorboard.")
+
+    @model_validator(mode="after")
+    def _installed(self) -> TrackingConfig:
+        import importlib.util
+
+        needs = {"mlflow": "mlflow", "tensorboard": "tensorboard"}[self.kind]
+        if importlib.util.find_spec(needs) is None:
+            raise ValueError(f"tracking kind {self.kind!r} needs the {needs} package: pip install -e '.[tracking]'")
+        return self
 
 
 class ExperimentConfig(_Strict):
@@ -135,6 +154,9 @@ class ExperimentConfig(_Strict):
     batch_width: int = Field(
         64, ge=1, description="Runs advanced in lockstep; their LLM requests of one step go in one backend call."
     )
+    tracking: list[TrackingConfig] = Field(
+        default_factory=list, description="Experiment trackers the finished runs are logged to (needs the "
+        "'tracking' extra). Logged once per run; re-running a finished experiment logs nothing new.")
 
     @field_validator("name")
     @classmethod

@@ -2,7 +2,7 @@
 blocks, every agent kind's ``params`` and every optimiser kind's ``params``, with types, defaults and
 descriptions. Regenerate after changing a model::
 
-    python -m experiments.config_reference docs/config.md
+    python -m expobench.experiments.config_reference docs/config.md
 
 A test fails when the committed file differs from what this module renders.
 """
@@ -77,16 +77,22 @@ def _doc_line(cls: type) -> str:
 
 
 def render_reference() -> str:
-    from agents.llm.config import LLMConfig
-    from agents.llm_agent import LLMAgentParams
-    from agents.registry import AGENTS, agent_kinds
-    from experiments.config import AgentConfig, CacheConfig, EnvConfig, ExperimentConfig, OptimizerConfig
-    from metaopt.registry import OPTIMIZERS
+    from expobench.agents.llm.config import LLMConfig
+    from expobench.agents.llm_agent import LLMAgentParams
+    from expobench.agents.registry import AGENTS, agent_kinds
+    from expobench.experiments.config import (
+        AgentConfig,
+        CacheConfig,
+        EnvConfig,
+        ExperimentConfig,
+        OptimizerConfig,
+    )
+    from expobench.metaopt.registry import OPTIMIZERS
 
     parts = [
         "# Configuration reference",
         "",
-        "Generated from the config models by `python -m experiments.config_reference docs/config.md`; do not edit "
+        "Generated from the config models by `python -m expobench.experiments.config_reference docs/config.md`; do not edit "
         "by hand. An experiment is one YAML file; `expobench run CONFIG --print-config` shows it resolved with "
         "every default. Unknown fields are errors.",
         "",

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from agents.llm import llamacpp_engine as engine
-from agents.llm.models import BUILTIN, cache_root, file_sha256
+from expobench.agents.llm import llamacpp_engine as engine
+from expobench.agents.llm.models import BUILTIN, file_sha256
+from expobench.settings import cache_root
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_FREE_GB = 2.0  # the default model (1.1 GB) is assembled into the cache; its chunks are read beside it

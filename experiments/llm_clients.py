@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from agents.base import Agent
-from experiments.config import AgentConfig, ExperimentConfig
+from expobench.agents.base import Agent
+from expobench.experiments.config import AgentConfig, ExperimentConfig
 
 if TYPE_CHECKING:
-    from agents.llm.client import LLMClient
-    from agents.llm.config import LLMConfig
+    from expobench.agents.llm.client import LLMClient
+    from expobench.agents.llm.config import LLMConfig
 
 
 class ClientPool:
@@ -37,8 +37,8 @@ class ClientPool:
 
     def get(self, key: str) -> LLMClient:
         if key not in self._clients:
-            from agents.llm.cache import ResponseCache
-            from agents.llm.config import make_client
+            from expobench.agents.llm.cache import ResponseCache
+            from expobench.agents.llm.config import make_client
 
             if self.use_cache and self._cache is None:
                 self._cache = ResponseCache(self.cfg.cache_path())

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.store import RunStore, StepRow
+from expobench.experiments.store import RunStore, StepRow
 
 
 @dataclass
@@ -226,7 +226,7 @@ def _cut(run: RunData, T: int) -> RunData:
 def _n_arms(runs: list[RunData], envs: dict[str, Any]) -> int:
     import gymnasium as gym
 
-    import envs as _  # noqa: F401
+    import expobench.envs as _  # noqa: F401
 
     env_cfg = envs[runs[0].run_id]
     env = gym.make(env_cfg["id"], **env_cfg.get("kwargs", {}))

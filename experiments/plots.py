@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.metrics import load_runs, mean_se, metric_for  # noqa: E402
-from experiments.store import RunStore  # noqa: E402
+from expobench.experiments.metrics import load_runs, mean_se, metric_for  # noqa: E402
+from expobench.experiments.store import RunStore  # noqa: E402
 
 
 def plot_metric(store: RunStore, path: Path | None = None) -> Path:

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments.comparisons import Comparison, compare_to_fixed, optimiser_best_prompts
-from experiments.metrics import AgentSummary, load_runs, metric_for, summarize
-from experiments.plots import plot_all
-from experiments.store import RunStore
+from expobench.experiments.comparisons import Comparison, compare_to_fixed, optimiser_best_prompts
+from expobench.experiments.metrics import AgentSummary, load_runs, metric_for, summarize
+from expobench.experiments.plots import plot_all
+from expobench.experiments.store import RunStore
 
 
 @dataclass

@@ -22,17 +22,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import envs  # noqa: F401  (registers env ids)
-from agents.base import Agent, Decision
-from agents.llm.types import Completion, LLMRequest
-from agents.metaprompt import MetaPrompt
-from agents.registry import make_agent
-from experiments.config import AgentConfig, ExperimentConfig
-from experiments.errors import StoreMismatch
-from experiments.llm_clients import ClientPool
-from experiments.progress import progress_bar
-from experiments.seeding import seed_streams
-from experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
+import expobench.envs  # noqa: F401  (registers env ids)
+from expobench.agents.base import Agent, Decision
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion, LLMRequest
+from expobench.agents.registry import make_agent
+from expobench.experiments.config import AgentConfig, ExperimentConfig
+from expobench.experiments.errors import StoreMismatch
+from expobench.experiments.llm_clients import ClientPool
+from expobench.experiments.progress import progress_bar
+from expobench.experiments.seeding import seed_streams
+from expobench.experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
 
 _INFO_COLUMNS = {"expected_reward", "optimal_expected_reward", "optimal_action", "means"}
 
@@ -66,7 +66,7 @@ def run_config(cfg: ExperimentConfig, spec: RunSpec) -> dict[str, Any]:
 
 
 def make_agent_cls(kind: str) -> type[Agent]:
-    from agents.registry import AGENTS, agent_kinds
+    from expobench.agents.registry import AGENTS, agent_kinds
 
     agent_kinds()
     return AGENTS[kind]
@@ -245,7 +245,7 @@ def run_experiment(
     """Run (or resume) every run of ``cfg`` into ``cfg.out``; returns the open store.
 
     ``on_step(run_id, t)`` is called after each stored step (tests use it to inject interruptions); steps are
-    committed in groups (see :mod:`experiments.store`) and always when this function returns or raises.
+    committed in groups (see :mod:`expobench.experiments.store`) and always when this function returns or raises.
     """
     store = RunStore(cfg.out)
     check_store(cfg, store)
@@ -262,6 +262,10 @@ def run_experiment(
     finally:
         store.flush()
         clients.close()
+    if cfg.tracking:
+        from expobench.experiments.tracking import track
+
+        track(cfg, store)
     return store
 
 

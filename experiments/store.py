@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.llm.types import Completion
-from agents.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion
 
 STORE_FILE = "runs.sqlite"
 

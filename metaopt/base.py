@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from agents.llm.types import Completion, LLMRequest
-from agents.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion, LLMRequest
 
 ProposeGen = Generator[list[LLMRequest], list[list[Completion]], MetaPrompt]
 

@@ -1,5 +1,5 @@
 """Baseline meta-prompt optimisers (METHODS §6): uniform random over the pool, sliding-window UCB over the pool,
-and OPRO at the meta-prompt level. (The fixed meta-prompt is :class:`metaopt.base.Fixed`.)"""
+and OPRO at the meta-prompt level. (The fixed meta-prompt is :class:`expobench.metaopt.base.Fixed`.)"""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from agents.llm.types import LLMRequest, Message
-from agents.metaprompt import MetaPrompt
-from metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext, ProposeGen
-from metaopt.expo import PoolOptimizer
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import LLMRequest, Message
+from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext, ProposeGen
+from expobench.metaopt.expo import PoolOptimizer
 
 
 class RandomPoolParams(OptimizerParams):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.llm.models import cache_root
+from expobench.settings import cache_root
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MODELS: dict[str, object] = {}

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from agents.metaprompt import MetaPrompt
-from metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext
-from metaopt.embeddings import Embedder
-from metaopt.pools import CandidatePool
-from metaopt.scorenet import fit_mlp
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext
+from expobench.metaopt.embeddings import Embedder
+from expobench.metaopt.pools import CandidatePool
+from expobench.metaopt.scorenet import fit_mlp
 
 
 class NetParams(OptimizerParams):

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from agents.metaprompt import MetaPrompt
-from metaopt.base import ProposalContext
-from metaopt.expo import EXPO, EXPOParams, entropy
-from metaopt.scorenet import StackedMLPs, fit_mlp
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.metaopt.base import ProposalContext
+from expobench.metaopt.expo import EXPO, EXPOParams, entropy
+from expobench.metaopt.scorenet import StackedMLPs, fit_mlp
 
 
 class EXPOESParams(EXPOParams):

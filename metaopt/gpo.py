@@ -19,12 +19,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from agents.llm.types import LLMRequest, Message
-from agents.metaprompt import MetaPrompt
-from metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext, ProposeGen
-from metaopt.baselines import parse_marked
-from metaopt.embeddings import Embedder
-from metaopt.expo import EXPO, EXPOParams
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import LLMRequest, Message
+from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext, ProposeGen
+from expobench.metaopt.baselines import parse_marked
+from expobench.metaopt.embeddings import Embedder
+from expobench.metaopt.expo import EXPO, EXPOParams
 
 Component = Literal["instruction", "description"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.llm.models import cache_root
-from agents.llm.types import LLMRequest, Message
+from expobench.agents.llm.types import LLMRequest, Message
+from expobench.settings import cache_root
 
 SHIPPED = Path(__file__).parent / "data" / "pools"
 

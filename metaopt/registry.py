@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.metaprompt import MetaPrompt
-from metaopt.base import Fixed, MetaPromptOptimizer
-from metaopt.baselines import OPROMeta, RandomPool, SlidingWindowUCBPool
-from metaopt.embeddings import Embedder
-from metaopt.expo import EXPO, NeuralUCB
-from metaopt.expo_es import EXPOES
-from metaopt.gpo import EXPOGPO, GPO
-from metaopt.pools import CandidatePool
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.metaopt.base import Fixed, MetaPromptOptimizer
+from expobench.metaopt.baselines import OPROMeta, RandomPool, SlidingWindowUCBPool
+from expobench.metaopt.embeddings import Embedder
+from expobench.metaopt.expo import EXPO, NeuralUCB
+from expobench.metaopt.expo_es import EXPOES
+from expobench.metaopt.gpo import EXPOGPO, GPO
+from expobench.metaopt.pools import CandidatePool
+from expobench.registries import add_kind
 
 OPTIMIZERS: dict[str, type[MetaPromptOptimizer]] = {
     cls.kind: cls
@@ -21,8 +22,6 @@ OPTIMIZERS: dict[str, type[MetaPromptOptimizer]] = {
 
 def register_optimizer(cls: type[MetaPromptOptimizer]) -> type[MetaPromptOptimizer]:
     """Class decorator: make a user optimiser available as ``optimizer: {kind: cls.kind}``."""
-    from agents.registry import add_kind
-
     return add_kind(OPTIMIZERS, cls, "optimizer")
 
 

@@ -2,9 +2,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401
-from agents.registry import agent_kinds, make_agent
-from experiments.seeding import seed_streams
+import expobench.envs  # noqa: F401
+from expobench.agents.registry import agent_kinds, make_agent
+from expobench.experiments.seeding import seed_streams
 
 CLASSICAL = ["random", "greedy", "epsilon_greedy", "ucb", "thompson", "exp3", "sw_ucb", "discounted_thompson"]
 

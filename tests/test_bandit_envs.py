@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs
-from envs.bandits import DriftingBandit, MeansBandit, PiecewiseStationaryBandit, TwoLevelBandit
+from expobench import envs
+from expobench.envs.bandits import DriftingBandit, MeansBandit, PiecewiseStationaryBandit, TwoLevelBandit
 
 # every id, except that the 25 HPO tasks are represented by their small datasets (each model on iris and on the
 # diabetes regression task): checking digits-sized tasks would fit models for minutes without testing more

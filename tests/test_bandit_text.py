@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envs  # noqa: F401
-from agents.llm_bandit import LLMBanditAgent, LLMBanditParams
-from envs import bandit_text as bt
+import expobench.envs  # noqa: F401
+from expobench.agents.llm_bandit import LLMBanditAgent, LLMBanditParams
+from expobench.envs import bandit_text as bt
 
 GOLDEN = Path(__file__).parent / "golden" / "bandit"
 HISTORY = ([0, 1, 0, 2, 0, 3], [1.0, 0.0, 1.0, 0.0, 0.0, 1.0])

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.blackbox import BO_IDS, BlackBoxEnv
-from envs.opro_text import PointTask
-from experiments.config import parse_config
-from experiments.metrics import load_runs, metric_for
-from experiments.runner import run_experiment
-from experiments.store import RunStore
+from expobench.envs.blackbox import BO_IDS, BlackBoxEnv
+from expobench.envs.opro_text import PointTask
+from expobench.experiments.config import parse_config
+from expobench.experiments.metrics import load_runs, metric_for
+from expobench.experiments.runner import run_experiment
+from expobench.experiments.store import RunStore
 
 # Documented global minima (Surjanovic & Bingham's library, as in BoTorch's test functions).
 DOCUMENTED = {"branin": 0.397887, "hartmann": -3.32237, "ackley": 0.0, "rosenbrock": 0.0, "levy": 0.0}
@@ -97,8 +97,8 @@ def test_opro_and_llambo_agents_on_branin_with_the_scripted_backend(tmp_path):
             rec = store.steps(f"BO-Branin-v0__{agent}__0")[0].record
             assert rec["valid_proposals"] == 2 and len(rec["errors"]) == 2
             assert any("outside" in e for e in rec["errors"]) and 0 < rec["prompt_score"] <= 1
-    from agents.metaprompt import MetaPrompt
-    from agents.registry import make_agent
+    from expobench.agents.llm.metaprompt import MetaPrompt
+    from expobench.agents.registry import make_agent
 
     env = BlackBoxEnv("branin")
     env.reset(seed=0)
@@ -113,7 +113,7 @@ def test_opro_and_llambo_agents_on_branin_with_the_scripted_backend(tmp_path):
 
 def test_gp_agent_is_a_pure_function_of_its_rng():
     """Resume replays committed steps, so a GP step must not depend on torch's global generator or threads."""
-    from agents.registry import make_agent
+    from expobench.agents.registry import make_agent
 
     def proposals():
         env = BlackBoxEnv("branin")

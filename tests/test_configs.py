@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import load_config
+from expobench.experiments.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 ALL = sorted(CONFIGS.rglob("*.yaml"))
@@ -28,11 +28,11 @@ def test_reproduction_budgets_cover_the_same_claims():
 
 
 def test_imports_register_user_classes_before_validation(tmp_path):
-    from agents.registry import AGENTS
-    from experiments.errors import ConfigError
+    from expobench.agents.registry import AGENTS
+    from expobench.experiments.errors import ConfigError
 
     (tmp_path / "my_agents_mod.py").write_text(
-        "from agents.bandit import RandomAgent\nfrom agents.registry import register_agent\n\n"
+        "from expobench.agents.bandit import RandomAgent\nfrom expobench.agents.registry import register_agent\n\n"
         "@register_agent\nclass Mine(RandomAgent):\n    kind = 'my_random'\n")
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text("imports: [my_agents_mod]\nname: x\nenv: {id: expobench/MAB-hard-v0}\n"

@@ -81,9 +81,9 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupted(tmp_path):
     """LLM agents (scripted backend, response cache on) and an EXPO run whose optimiser state (running sums,
     score-network data, rng) must be rebuilt exactly on resume."""
-    from experiments.config import parse_config
-    from experiments.runner import base_meta_prompt_for
-    from metaopt.pools import CandidatePool
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import CandidatePool
 
     pool = tmp_path / "pool.json"
     cfg = {

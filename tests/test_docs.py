@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from experiments.config_reference import render_reference
+from expobench.experiments.config_reference import render_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_config_reference_is_current():
     committed = (ROOT / "docs" / "config.md").read_text()
     assert committed == render_reference(), (
-        "docs/config.md is stale: run `python -m experiments.config_reference docs/config.md`")
+        "docs/config.md is stale: run `python -m expobench.experiments.config_reference docs/config.md`")
 
 
 def test_extending_guide_code_runs(tmp_path):
@@ -22,8 +22,8 @@ def test_extending_guide_code_runs(tmp_path):
     assert len(blocks) >= 5
     import gymnasium as gym
 
-    from agents.registry import AGENTS
-    from metaopt.registry import OPTIMIZERS
+    from expobench.agents.registry import AGENTS
+    from expobench.metaopt.registry import OPTIMIZERS
 
     namespace = {"OUT": tmp_path, "__name__": "docs_extending"}
     try:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.config import parse_config
-from experiments.errors import ConfigError
-from experiments.metrics import RunData, cumulative_regret, greedy_frac, min_frac, suffix_failure
-from experiments.runner import run_experiment
-from experiments.store import RunStore, StepRow
+from expobench.experiments.cli import main
+from expobench.experiments.config import parse_config
+from expobench.experiments.errors import ConfigError
+from expobench.experiments.metrics import RunData, cumulative_regret, greedy_frac, min_frac, suffix_failure
+from expobench.experiments.runner import run_experiment
+from expobench.experiments.store import RunStore, StepRow
 
 
 def base_config(out: Path, **over):
@@ -203,10 +203,10 @@ def test_metrics_match_hand_computation():
 def test_resume_tolerates_floating_point_noise_in_replayed_actions_only(tmp_path):
     """A GP fit is not bitwise reproducible across thread schedules: on resume, a replayed action within relative
     1e-6 of the stored one is replaced by it; a real difference is still a ReplayMismatch."""
-    from agents.base import Agent
-    from agents.registry import AGENTS, register_agent
-    from experiments.runner import ReplayMismatch
-    from experiments.store import RunStore
+    from expobench.agents.base import Agent
+    from expobench.agents.registry import AGENTS, register_agent
+    from expobench.experiments.runner import ReplayMismatch
+    from expobench.experiments.store import RunStore
 
     jitter = {"eps": 0.0}
 

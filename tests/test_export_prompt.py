@@ -2,14 +2,14 @@
 
 import yaml
 
-from agents.metaprompt import MetaPrompt
-from experiments.cli import main
-from experiments.comparisons import optimiser_best_prompts
-from experiments.config import parse_config
-from experiments.metrics import load_runs
-from experiments.runner import base_meta_prompt_for, run_experiment
-from experiments.store import RunStore
-from metaopt.pools import CandidatePool
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.experiments.cli import main
+from expobench.experiments.comparisons import optimiser_best_prompts
+from expobench.experiments.config import parse_config
+from expobench.experiments.metrics import load_runs
+from expobench.experiments.runner import base_meta_prompt_for, run_experiment
+from expobench.experiments.store import RunStore
+from expobench.metaopt.pools import CandidatePool
 
 SCRIPTED = {"backend": "scripted", "policy": "bandit_best_mean"}
 
@@ -76,7 +76,7 @@ def test_export_prompt_rejects_an_agent_without_optimiser(tmp_path, capsys):
 def test_markdown_report_links_plots_copied_beside_it(tmp_path):
     import re
 
-    from experiments.report import write_report
+    from expobench.experiments.report import write_report
 
     out = _optimised_run(tmp_path)
     html_path, md_path = write_report([out], tmp_path / "elsewhere" / "report")

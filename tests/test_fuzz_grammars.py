@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from envs import bandit_text as bt
-from envs.blackbox import BlackBoxEnv
-from envs.linreg import LinearRegressionEnv
-from envs.opro_text import LinRegTask, PointTask, TSPTask
-from envs.tsp import TSPEnv
+from expobench.envs import bandit_text as bt
+from expobench.envs.blackbox import BlackBoxEnv
+from expobench.envs.linreg import LinearRegressionEnv
+from expobench.envs.opro_text import LinRegTask, PointTask, TSPTask
+from expobench.envs.tsp import TSPEnv
 from tests.fuzzing import fuzz_texts
 
 N = 10_000
@@ -91,8 +91,8 @@ def test_fuzz_json_point():
 
 
 def test_fuzz_json_hyperparameters():
-    from envs.hpo import HPOEnv
-    from envs.opro_text import HPOTask
+    from expobench.envs.hpo import HPOEnv
+    from expobench.envs.opro_text import HPOTask
 
     task = HPOTask(HPOEnv("digits", "mlp_sgd"))
     valid = [json.dumps(task.to_dict(p)) for p in task.env.warm_start]

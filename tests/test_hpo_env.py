@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.hpo import DATASETS, HPO_IDS, MODELS, SPACES, HPOEnv
-from envs.opro_text import HPOTask, task_for
+from expobench.envs.hpo import DATASETS, HPO_IDS, MODELS, SPACES, HPOEnv
+from expobench.envs.opro_text import HPOTask, task_for
 
 
 @pytest.fixture(autouse=True)
@@ -98,10 +98,10 @@ def test_hpo_text_task():
 
 
 def test_classical_and_llm_agents_run_on_hpo(tmp_path):
-    from experiments.config import parse_config
-    from experiments.metrics import load_runs, metric_for
-    from experiments.runner import run_experiment
-    from experiments.store import RunStore
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.metrics import load_runs, metric_for
+    from expobench.experiments.runner import run_experiment
+    from expobench.experiments.store import RunStore
 
     texts = ['{"max_depth": 4, "max_features": 0.5, "min_impurity_decrease": 0.0, "min_samples_leaf": 0.05, '
              '"min_samples_split": 0.1, "min_weight_fraction_leaf": 0.01}', '{"max_depth": 40}']
@@ -122,7 +122,7 @@ def test_classical_and_llm_agents_run_on_hpo(tmp_path):
 
 
 def test_normalised_score_is_zero_at_the_best_and_one_at_random_median():
-    from experiments.metrics import RunData, hpo_normaliser
+    from expobench.experiments.metrics import RunData, hpo_normaliser
 
     def run(agent, seed, scores):
         e = np.asarray(scores, dtype=float)
@@ -138,7 +138,7 @@ def test_normalised_score_is_zero_at_the_best_and_one_at_random_median():
 
 _WRITER = """
 import sys
-from envs.hpo import HPOEnv
+from expobench.envs.hpo import HPOEnv
 env = HPOEnv("iris", "dt", n_initial=12)
 for x in env.initial_points(int(sys.argv[1])):
     env.evaluate(x)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from agents.llm import llamacpp_engine as engine
-from agents.llm.models import file_sha256, resolve_model
-from experiments.cli import main
+from expobench.agents.llm import llamacpp_engine as engine
+from expobench.agents.llm.models import file_sha256, resolve_model
+from expobench.experiments.cli import main
 
 CRASH = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 
@@ -50,7 +50,7 @@ def test_installed_build_reports_its_features_and_runs_on_this_cpu():
 
 
 def test_crash_in_the_engine_is_one_clear_error_not_a_dead_interpreter(crashing_engine):
-    from agents.llm.llamacpp import LlamaCppBackend
+    from expobench.agents.llm.llamacpp import LlamaCppBackend
 
     with pytest.raises(engine.EngineCrashed) as err:
         LlamaCppBackend("smollm2-135m-instruct", n_ctx=256)

@@ -5,9 +5,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from experiments.config import parse_config
-from experiments.metrics import load_runs
-from experiments.runner import run_experiment
+from expobench.experiments.config import parse_config
+from expobench.experiments.metrics import load_runs
+from expobench.experiments.runner import run_experiment
 
 
 def config(out, agents, llm, horizon=12, seeds=(0, 1), **over):
@@ -19,7 +19,7 @@ SCRIPTED = {"backend": "scripted", "policy": "bandit_best_mean"}
 
 
 def records(out, agent):
-    with __import__("experiments.store", fromlist=["RunStore"]).RunStore(out, create=False) as store:
+    with __import__("expobench.experiments.store", fromlist=["RunStore"]).RunStore(out, create=False) as store:
         return {r.seed: r for r in load_runs(store)[agent]}
 
 
@@ -133,8 +133,8 @@ def test_real_smollm2_agent_runs_with_constrained_valid_answers(tmp_path):
 
 @pytest.mark.llm
 def test_expo_end_to_end_with_real_smollm2(tmp_path):
-    from experiments.runner import base_meta_prompt_for
-    from metaopt.pools import CandidatePool
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import CandidatePool
 
     llm = {"backend": "llamacpp", "model": "smollm2-135m-instruct", "n_ctx": 2048}
     agents = [{"name": "expo", "kind": "llm_bandit", "params": {"design": "BSSN0"},

@@ -10,12 +10,12 @@ import urllib.request
 
 import pytest
 
-from agents.llm.cache import ResponseCache, cache_key
-from agents.llm.client import LLMClient
-from agents.llm.config import LLMConfig, make_backend, make_client
-from agents.llm.grammar import UnsupportedRegex, choice_grammar, regex_grammar
-from agents.llm.openai_backend import constraint_fields
-from agents.llm.types import BackendUnavailable, BadResponse, Constraint, LLMError, LLMRequest, chat
+from expobench.agents.llm.cache import ResponseCache, cache_key
+from expobench.agents.llm.client import LLMClient
+from expobench.agents.llm.config import LLMConfig, make_backend, make_client
+from expobench.agents.llm.grammar import UnsupportedRegex, choice_grammar, regex_grammar
+from expobench.agents.llm.openai_backend import constraint_fields
+from expobench.agents.llm.types import BackendUnavailable, BadResponse, Constraint, LLMError, LLMRequest, chat
 from tests.llm_fake_server import FakeServer
 
 ARMS = ("blue", "green", "red", "yellow", "purple")
@@ -60,7 +60,7 @@ def test_client_serves_hits_and_only_sends_missing_samples(tmp_path):
 
 def _writer(path, offset):
     cache = ResponseCache(path)
-    from agents.llm.types import Completion
+    from expobench.agents.llm.types import Completion
 
     for i in range(200):
         cache.put(f"k{offset + i}", Completion(f"text {offset + i}"))
@@ -173,8 +173,8 @@ def test_unreachable_server_is_unavailable():
 
 
 def test_missing_model_package_names_the_extra(monkeypatch, tmp_path):
-    from agents.llm import models
-    from agents.llm.types import ModelNotInstalled
+    from expobench.agents.llm import models
+    from expobench.agents.llm.types import ModelNotInstalled
 
     monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path))
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
@@ -215,7 +215,7 @@ def _free_port():
 
 @pytest.mark.llm
 def test_openai_backend_against_real_llama_cpp_server():
-    from agents.llm.models import resolve_model
+    from expobench.agents.llm.models import resolve_model
 
     path, _ = resolve_model("smollm2-135m-instruct")
     port = _free_port()
@@ -245,7 +245,7 @@ def test_openai_backend_against_real_llama_cpp_server():
 def test_prefix_states_are_compact_bounded_and_do_not_change_answers():
     """Saved KV states drop llama-cpp-python's logits copy (n_batch x n_vocab floats, uncounted upstream): memory
     stays within ram_cache_mb, and answers equal those of a backend without the state cache."""
-    from agents.llm.llamacpp import LlamaCppBackend
+    from expobench.agents.llm.llamacpp import LlamaCppBackend
 
     prompts = [f"Run {k}: the colours tried so far are blue, green and red. Which colour next?" for k in range(6)]
     reqs = [LLMRequest(chat("You pick colours.", p + " " * r), temperature=0.0, max_tokens=8, seed=1)

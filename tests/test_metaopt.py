@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from agents.llm.types import Completion
-from agents.metaprompt import MetaPrompt
-from metaopt.base import ProposalContext
-from metaopt.embeddings import HashEmbedder
-from metaopt.expo import EXPO, EXPOParams
-from metaopt.expo_es import EXPOES, EXPOESParams
-from metaopt.gpo import GPO, GPOParams, edit_budget, retrieve
-from metaopt.pools import CandidatePool, clean_rephrasing, generate_pool, load_or_generate_pool
-from metaopt.registry import make_optimizer
-from metaopt.scorenet import StackedMLPs, fit_mlp
+from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.types import Completion
+from expobench.metaopt.base import ProposalContext
+from expobench.metaopt.embeddings import HashEmbedder
+from expobench.metaopt.expo import EXPO, EXPOParams
+from expobench.metaopt.expo_es import EXPOES, EXPOESParams
+from expobench.metaopt.gpo import GPO, GPOParams, edit_budget, retrieve
+from expobench.metaopt.pools import CandidatePool, clean_rephrasing, generate_pool, load_or_generate_pool
+from expobench.metaopt.registry import make_optimizer
+from expobench.metaopt.scorenet import StackedMLPs, fit_mlp
 
 BASE = MetaPrompt("task description zero", "instruction zero")
 
@@ -295,7 +295,7 @@ def test_expo_add_candidates_extends_pool_and_sums():
 
 
 def test_real_minilm_embeddings_are_384d_and_cached(tmp_path):
-    from metaopt.embeddings import Embedder
+    from expobench.metaopt.embeddings import Embedder
 
     e = Embedder(cache_path=tmp_path / "emb.sqlite")
     v = e.embed(["press the blue button", "press the blue button", "sort the cities"])

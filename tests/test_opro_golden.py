@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.registry import make_agent
-from experiments.config import parse_config
+from expobench.agents.registry import make_agent
+from expobench.experiments.config import parse_config
 
 GOLDEN = Path(__file__).parent / "golden" / "opro"
 CASES = {

@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.linreg import LinearRegressionEnv
-from envs.opro_text import LinRegTask, TSPTask
-from envs.tsp import TSPEnv, brute_force, held_karp, instance, tour_length
-from experiments.config import parse_config
-from experiments.runner import run_experiment
-from experiments.store import RunStore
+from expobench.envs.linreg import LinearRegressionEnv
+from expobench.envs.opro_text import LinRegTask, TSPTask
+from expobench.envs.tsp import TSPEnv, brute_force, held_karp, instance, tour_length
+from expobench.experiments.config import parse_config
+from expobench.experiments.runner import run_experiment
+from expobench.experiments.store import RunStore
 
 
 @pytest.mark.parametrize("n", [4, 5, 6, 7, 8])

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromiu
 
 
 def _experiment(tmp_path):
-    from experiments.config import parse_config
-    from experiments.runner import base_meta_prompt_for, run_experiment
-    from metaopt.pools import CandidatePool
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import base_meta_prompt_for, run_experiment
+    from expobench.metaopt.pools import CandidatePool
 
     agents = [{"name": "ucb", "kind": "ucb"},
               {"name": "fixed", "kind": "llm_bandit", "params": {"design": "BSSN0"}},
@@ -36,7 +36,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
-    from experiments.report import write_report
+    from expobench.experiments.report import write_report
 
     html_path, _ = write_report([_experiment(tmp_path)], tmp_path / "report")
     opts = Options()

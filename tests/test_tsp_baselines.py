@@ -7,21 +7,21 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import agents.tsp_baselines  # noqa: F401  (registers the tsp_* kinds)
-import envs  # noqa: F401  (registers the expobench/... ids)
-from agents.registry import make_agent
-from agents.tsp_baselines import (
+import expobench.agents.tsp_baselines  # noqa: F401  (registers the tsp_* kinds)
+import expobench.envs  # noqa: F401  (registers the expobench/... ids)
+from expobench.agents.registry import make_agent
+from expobench.agents.tsp_baselines import (
     farthest_insertion_tour,
     nearest_neighbour_tour,
     two_opt,
     two_opt_deltas,
     two_opt_pass,
 )
-from envs.tsp import TSPEnv, tour_length
-from experiments.config import parse_config
-from experiments.metrics import load_runs, metric_for
-from experiments.runner import run_experiment
-from experiments.store import RunStore
+from expobench.envs.tsp import TSPEnv, tour_length
+from expobench.experiments.config import parse_config
+from expobench.experiments.metrics import load_runs, metric_for
+from expobench.experiments.runner import run_experiment
+from expobench.experiments.store import RunStore
 
 ENVS = [TSPEnv(n=10, instance_seed=s) for s in range(6)]
 
@@ -178,7 +178,7 @@ def test_agents_through_the_runner(tmp_path):
 
 
 def test_tsp_agent_refuses_other_envs():
-    from envs.linreg import LinearRegressionEnv
+    from expobench.envs.linreg import LinearRegressionEnv
 
     for kind in ("tsp_two_opt", "tsp_nearest_neighbour", "tsp_farthest_insertion"):
         with pytest.raises(TypeError, match="needs a TSP env"):

@@ -15,8 +15,8 @@ import pytest
 
 vllm = pytest.importorskip("vllm")
 
-from agents.llm.config import LLMConfig, make_client  # noqa: E402
-from agents.llm.types import Constraint, LLMRequest, chat  # noqa: E402
+from expobench.agents.llm.config import LLMConfig, make_client  # noqa: E402
+from expobench.agents.llm.types import Constraint, LLMRequest, chat  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 MODEL = os.environ.get("EXPOBENCH_VLLM_MODEL")
@@ -47,10 +47,10 @@ def test_offline_engine_batch_of_constrained_requests():
 
 
 def test_experiment_end_to_end_with_backend_vllm(tmp_path):
-    from experiments.config import parse_config
-    from experiments.metrics import load_runs
-    from experiments.runner import run_experiment
-    from experiments.store import RunStore
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.metrics import load_runs
+    from expobench.experiments.runner import run_experiment
+    from expobench.experiments.store import RunStore
 
     cfg = parse_config({"name": "v", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 4, "seeds": [0, 1],
                         "agents": [{"name": "llm", "kind": "llm_bandit", "params": {"design": "BSSN0"}}],

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from agents.llm.types import Completion, LLMRequest
+from expobench.agents.llm.types import Completion, LLMRequest
 
 
 def cache_key(backend: str, model_id: str, request: LLMRequest, sample_index: int) -> str:

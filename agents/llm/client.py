@@ -14,8 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from agents.llm.cache import ResponseCache, cache_key
-from agents.llm.types import Backend, Completion, LLMError, LLMRequest
+from expobench.agents.llm.cache import ResponseCache, cache_key
+from expobench.agents.llm.types import Backend, Completion, LLMError, LLMRequest
 
 
 class LLMClient:

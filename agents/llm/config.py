@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from agents.llm.cache import ResponseCache
-    from agents.llm.client import LLMClient
-    from agents.llm.types import Backend
+    from expobench.agents.llm.cache import ResponseCache
+    from expobench.agents.llm.client import LLMClient
+    from expobench.agents.llm.types import Backend
 
 
 class LLMConfig(BaseModel):
@@ -25,7 +25,8 @@ class LLMConfig(BaseModel):
         "smollm2-135m-instruct) or a .gguf path; vllm: a model directory; openai: the served model name.",
     )
     n_ctx: int = Field(4096, ge=256, description="llamacpp: context window in tokens.")
-    n_threads: int | None = Field(None, ge=1, description="llamacpp: CPU threads (default: all cores).")
+    n_threads: int | None = Field(
+        None, ge=1, description="llamacpp: CPU threads (default: $EXPOBENCH_LLM_THREADS, else all cores).")
     n_batch: int = Field(512, ge=1, description="llamacpp: prompt-evaluation batch size.")
     ram_cache_mb: int = Field(
         2048, ge=0, description="llamacpp: RAM for saved KV states (prefix reuse across interleaved runs); 0 = off."
@@ -49,28 +50,28 @@ class LLMConfig(BaseModel):
 def make_backend(cfg: LLMConfig) -> Backend:
     """Build the backend (imports only the chosen one)."""
     if cfg.backend == "scripted":
-        from agents.llm.scripted import ScriptedBackend
+        from expobench.agents.llm.scripted import ScriptedBackend
 
         return ScriptedBackend(cfg.policy, cfg.policy_args)
     if cfg.backend == "llamacpp":
-        from agents.llm.llamacpp import LlamaCppBackend
+        from expobench.agents.llm.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(cfg.model, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_batch=cfg.n_batch,
                                ram_cache_mb=cfg.ram_cache_mb, **cfg.extra)
     if cfg.backend == "openai":
-        from agents.llm.openai_backend import OpenAIBackend
+        from expobench.agents.llm.openai_backend import OpenAIBackend
 
         if not cfg.base_url:
             raise ValueError("llm.base_url is required for backend 'openai'")
         return OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, server_kind=cfg.server_kind,
                              timeout_s=cfg.timeout_s)
-    from agents.llm.vllm_backend import VLLMBackend
+    from expobench.agents.llm.vllm_backend import VLLMBackend
 
     return VLLMBackend(cfg.model, **cfg.extra)
 
 
 def make_client(cfg: LLMConfig, cache: ResponseCache | None = None) -> LLMClient:
-    from agents.llm.client import LLMClient
+    from expobench.agents.llm.client import LLMClient
 
     return LLMClient(make_backend(cfg), cache, max_attempts=cfg.max_attempts, backoff_s=cfg.backoff_s,
                      backoff_max_s=cfg.backoff_max_s)

@@ -1,7 +1,7 @@
 """Convert a built-in GGUF model (or a ``.gguf`` path) into a Hugging Face model directory, for engines that
 need one (vLLM). The directory lives in the model cache, keyed by the GGUF file's hash, and is written once::
 
-    python -m agents.llm.hf_export smollm2-135m-instruct     # prints the directory
+    python -m expobench.agents.llm.hf_export smollm2-135m-instruct     # prints the directory
 
 Needs ``transformers``, ``gguf`` and ``accelerate`` (installed by ``make test-vllm``); the GGUF weights are
 dequantised to float32. Nothing is downloaded.
@@ -13,7 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from agents.llm.models import cache_root, resolve_model
+from expobench.agents.llm.models import resolve_model
+from expobench.settings import cache_root
 
 
 def export_hf(model: str) -> Path:
@@ -47,7 +48,7 @@ def export_hf(model: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m agents.llm.hf_export MODEL", file=sys.stderr)
+        print("usage: python -m expobench.agents.llm.hf_export MODEL", file=sys.stderr)
         return 2
     print(export_hf(argv[0]))
     return 0

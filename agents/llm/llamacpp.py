@@ -12,15 +12,14 @@ counts the prompt tokens actually evaluated.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
-from agents.llm.grammar import choice_grammar, regex_grammar
-from agents.llm.llamacpp_engine import extra_buffer_types_default, load_llama, preflight
-from agents.llm.models import resolve_model
-from agents.llm.types import (
+from expobench.agents.llm.grammar import choice_grammar, regex_grammar
+from expobench.agents.llm.llamacpp_engine import extra_buffer_types_default, load_llama, preflight
+from expobench.agents.llm.models import resolve_model
+from expobench.agents.llm.types import (
     BadResponse,
     Completion,
     Constraint,
@@ -28,6 +27,7 @@ from agents.llm.types import (
     LLMRequest,
     ModelNotInstalled,
 )
+from expobench.settings import llm_threads
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
@@ -104,7 +104,7 @@ class LlamaCppBackend:
         if use_extra_bufts is None:
             use_extra_bufts = extra_buffer_types_default()
         preflight(str(path), sha, use_extra_bufts)
-        self.llm = _load(str(path), n_ctx, n_threads or os.cpu_count() or 1, n_batch, ram_cache_mb,
+        self.llm = _load(str(path), n_ctx, n_threads or llm_threads(), n_batch, ram_cache_mb,
                          use_extra_bufts, **engine_kwargs)
         self._grammars: dict[str, Any] = {}
 

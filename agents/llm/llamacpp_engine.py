@@ -13,7 +13,7 @@ AMX). The Makefile installs a portable build (x86-64-v3: AVX2, FMA, F16C, BMI2; 
 :func:`extra_buffer_types_default` turns the extra buffer types off wherever a build with AVX-512 or AMX code
 meets a CPU with AMX.
 
-Run as a module (``python -m agents.llm.llamacpp_engine --smoke MODEL.gguf``) it is the child's entry point.
+Run as a module (``python -m expobench.agents.llm.llamacpp_engine --smoke MODEL.gguf``) it is the child's entry point.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agents.llm.types import LLMError
+from expobench.agents.llm.types import LLMError
+from expobench.settings import llm_threads
 
 # CPU flags (as /proc/cpuinfo spells them) that decide which llama.cpp code paths can run.
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
@@ -172,7 +173,7 @@ class SmokeResult:
 
 def smoke_command(model_path: str, use_extra_bufts: bool) -> list[str]:
     """The child's command line (a function so tests can make the child crash on purpose)."""
-    cmd = [sys.executable, "-m", "agents.llm.llamacpp_engine", "--smoke", model_path]
+    cmd = [sys.executable, "-m", "expobench.agents.llm.llamacpp_engine", "--smoke", model_path]
     return cmd if use_extra_bufts else [*cmd, "--no-extra-buffer-types"]
 
 
@@ -241,7 +242,7 @@ _PASSED: set[str] = set()
 
 
 def _stamp_path(key: str) -> Path:
-    from agents.llm.models import cache_root
+    from expobench.settings import cache_root
 
     return cache_root() / "engine-checks" / f"{key}.json"
 
@@ -299,7 +300,7 @@ def load_llama(model_path: str, use_extra_bufts: bool, **kwargs: Any) -> Any:
 def _smoke_main(model_path: str, use_extra_bufts: bool) -> int:
     """The child: load the model with a small context and generate one token."""
     t0 = time.perf_counter()
-    llm = load_llama(model_path, use_extra_bufts, n_ctx=256, n_threads=min(2, os.cpu_count() or 1),
+    llm = load_llama(model_path, use_extra_bufts, n_ctx=256, n_threads=min(2, llm_threads()),
                      verbose=False)
     resp = llm.create_chat_completion(messages=[{"role": "user", "content": "Say OK."}], max_tokens=1,
                                       temperature=0.0, seed=0)

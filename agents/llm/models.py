@@ -14,11 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.llm.types import ModelNotInstalled
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("EXPOBENCH_CACHE", Path.home() / ".cache" / "expobench"))
+from expobench.agents.llm.types import ModelNotInstalled
+from expobench.settings import cache_root
 
 
 @dataclass(frozen=True)

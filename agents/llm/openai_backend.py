@@ -14,8 +14,8 @@ import os
 import time
 from typing import Any
 
-from agents.llm.grammar import choice_grammar, regex_grammar
-from agents.llm.types import (
+from expobench.agents.llm.grammar import choice_grammar, regex_grammar
+from expobench.agents.llm.types import (
     BackendTimeout,
     BackendUnavailable,
     BadResponse,

@@ -2,18 +2,19 @@
 
 A *policy* maps ``(request, sample_index, args)`` to the completion text. Built-ins: ``fixed`` (cycle through
 ``args["texts"]``), ``garbage`` (junk derived from the request hash), ``first_choice`` (first option of a
-choice constraint), ``random_choice`` (an option chosen by hash of request and sample index). Task modules add
-their own with :func:`register_policy` (e.g. ``bandit_best_mean``).
+choice constraint), ``random_choice`` (an option chosen by hash of request and sample index), ``bandit_best_mean``
+(the best arm of a rendered bandit history). More can be added with :func:`register_policy`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
-from agents.llm.types import Completion, LLMRequest
+from expobench.agents.llm.types import Completion, LLMRequest
 
 Policy = Callable[[LLMRequest, int, dict[str, Any]], str]
 POLICIES: dict[str, Policy] = {}
@@ -57,7 +58,6 @@ class ScriptedBackend:
     name = "scripted"
 
     def __init__(self, policy: str = "first_choice", policy_args: dict[str, Any] | None = None) -> None:
-        _load_task_policies()
         if policy not in POLICIES:
             raise ValueError(f"unknown scripted policy {policy!r}; allowed: {', '.join(sorted(POLICIES))}")
         self.policy = POLICIES[policy]
@@ -82,6 +82,25 @@ def _fixed(request: LLMRequest, i: int, args: dict[str, Any]) -> str:  # texts c
     raise AssertionError("handled by ScriptedBackend")
 
 
-def _load_task_policies() -> None:
-    """Task modules register their policies on import."""
-    import agents.llm_bandit  # noqa: F401
+@register_policy("bandit_best_mean")
+def best_mean_policy(request: LLMRequest, sample_index: int, args: dict[str, Any]) -> str:
+    """Scripted-backend policy for bandit prompts: answer with the arm of highest average reward in the
+    rendered history (arms never played first), in the request's answer format. Free-text (reasoning) requests
+    get a fixed sentence. Used by fast tests of the LLM path."""
+    c = request.constraint
+    if c is None:
+        return "The summary shows which option has paid best so far."
+    names = list(c.choice) if c.choice is not None else re.findall(r"([A-Za-z]+):\(", c.regex or "")
+    user = request.messages[1].content if len(request.messages) > 1 else ""
+    stats = {n: [0, 0.0] for n in names}
+    for name, count, avg in re.findall(r"^(\w+) \w+: \w+ (\d+) times(?:, average reward ([0-9.]+))?", user, re.M):
+        if name in stats:
+            stats[name] = [int(count), float(avg or 0) * int(count)]
+    for name, reward in re.findall(r"^Round \d+: \w+ (\w+), reward ([0-9.]+)", user, re.M):
+        if name in stats:
+            stats[name][0] += 1
+            stats[name][1] += float(reward)
+    best = max(names, key=lambda n: (stats[n][0] == 0, stats[n][1] / max(stats[n][0], 1)))
+    if c.choice is not None:
+        return best
+    return ",".join(f"{n}:{'1.00' if n == best else '0'}" for n in names)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.llm.types import Completion, Constraint, LLMError, LLMRequest
+from expobench.agents.llm.types import Completion, Constraint, LLMError, LLMRequest
 
 _ENGINES: dict[str, Any] = {}
 
