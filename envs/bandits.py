@@ -36,7 +36,7 @@ class MeansBandit(gym.Env):
         horizon: rounds per episode (``truncated`` afterwards); ``None`` for no limit.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "expobench.metric": "cumulative_regret"}  # headline metric (experiments.metrics)
 
     def __init__(
         self,

@@ -70,7 +70,7 @@ class BlackBoxEnv(gym.Env):
     (``-f*``, from the problem's ``optimal_value``).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "expobench.metric": "simple_regret"}  # headline metric (experiments.metrics)
 
     def __init__(self, function: str = "branin", dim: int | None = None, noise_std: float = 0.0,
                  decimals: int = 3, n_initial: int = 5) -> None:

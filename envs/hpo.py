@@ -111,7 +111,7 @@ class HPOEnv(gym.Env):
     ``optimal_expected_reward`` (both the score: the optimum is unknown).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "expobench.metric": "neg_best_score"}  # headline metric (experiments.metrics)
 
     def __init__(self, dataset: str = "digits", model: str = "rf", n_initial: int = 5, cv_folds: int = 5) -> None:
         if model not in MODELS:

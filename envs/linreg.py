@@ -30,7 +30,7 @@ class LinearRegressionEnv(gym.Env):
     fit).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "expobench.metric": "best_loss"}  # headline metric (experiments.metrics)
 
     def __init__(self, w_true: float = 2.0, b_true: float = 30.0, sigma: float = 1.0, n_points: int = 50,
                  instance_seed: int = 0, bound: float = 1e4) -> None:

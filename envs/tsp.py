@@ -103,7 +103,7 @@ class TSPEnv(gym.Env):
     ``expected_reward`` (= reward), ``optimal_expected_reward`` (−optimal length).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": [], "expobench.metric": "optimality_gap"}  # headline metric (experiments.metrics)
 
     def __init__(self, n: int = 10, instance_seed: int = 0) -> None:
         if not 3 <= n <= 22:

@@ -101,10 +101,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from expobench.agents.llm.llamacpp_engine import EngineCrashed
     from expobench.agents.llm.types import LLMError
-    from expobench.experiments.runner import ReplayMismatch, run_experiment
+    from expobench.experiments.api import run
+    from expobench.experiments.runner import ReplayMismatch
 
     try:
-        store = run_experiment(cfg, use_cache=not args.no_cache, progress=not args.quiet)
+        exp = run(cfg, use_cache=not args.no_cache, progress=not args.quiet)
     except StoreMismatch as e:
         return _fail(str(e))
     except EngineCrashed as e:
@@ -113,9 +114,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"{e}\nCommitted steps are kept; run the same command again to resume.", code=1)
     except KeyboardInterrupt:
         return _fail("interrupted; committed steps are kept; run the same command again to resume.", code=130)
-    _print_summary(store, as_json=False)
-    print(f"results: {store.path}")
-    store.close()
+    with _open_store(str(exp.out)) as store:
+        _print_summary(store, as_json=False)
+        print(f"results: {store.path}")
     return 0
 
 
@@ -135,10 +136,10 @@ def _print_summary(store: Any, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from expobench.experiments.metrics import metric_for
+    from expobench.experiments.metrics import METRICS, metric_for
 
     runs = store.runs()
-    spec = metric_for(runs[0]["env_id"]) if runs else metric_for("")
+    spec = metric_for(runs[0]["env_id"], store) if runs else METRICS["cumulative_regret"]
     metric = spec.name
     table = Table(title=f"{store.get_meta('name', store.out.name)}: final {spec.label} (mean ± s.e.)")
     diag_keys = sorted({k for s in summaries for k in s.diagnostics})

@@ -58,7 +58,7 @@ def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = No
     runs = store.runs()
     if not runs:
         return []
-    spec = metric_for(runs[0]["env_id"])
+    spec = metric_for(runs[0]["env_id"], store)
     data = load_runs(store) if data is None else data
     cfgs = agent_configs(store)
     finals = {}

@@ -38,6 +38,11 @@ class EnvConfig(_Strict):
         if v not in gym.registry:  # the suite's ids, or any a user registered before loading the config
             raise ValueError(f"unknown env id; allowed: {', '.join(registered_ids())} or an id registered with "
                              "gymnasium.register")
+        from expobench.experiments.metrics import METRIC_KEY, METRICS, declared_metric
+
+        if declared_metric(v) not in METRICS:
+            raise ValueError(f"env id {v!r} declares no headline metric: its env class needs metadata["
+                             f"{METRIC_KEY!r}] set to one of {', '.join(METRICS)} (docs/extending.md)")
         return v
 
 

@@ -54,10 +54,11 @@ def best_so_far(run: RunData) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A task family's headline metric: a per-run curve over iterations; lower is better for all of them."""
+    """A headline metric: a per-run curve over iterations, and which way is better (all of them: lower)."""
 
     name: str
     label: str
+    direction: str = "minimize"
 
     def curve(self, run: RunData) -> np.ndarray:
         if self.name == "cumulative_regret":
@@ -74,19 +75,39 @@ class MetricSpec:
         raise ValueError(self.name)
 
 
-_METRICS = {
-    "MAB": MetricSpec("cumulative_regret", "cumulative expected regret"),
-    "LinReg": MetricSpec("best_loss", "best MSE so far"),
-    "TSP": MetricSpec("optimality_gap", "optimality gap (%)"),
-    "BO": MetricSpec("simple_regret", "simple regret"),
-    "HPO": MetricSpec("neg_best_score", "negative best CV score so far"),
-}
+METRICS = {m.name: m for m in [
+    MetricSpec("cumulative_regret", "cumulative expected regret"),
+    MetricSpec("best_loss", "best MSE so far"),
+    MetricSpec("optimality_gap", "optimality gap (%)"),
+    MetricSpec("simple_regret", "simple regret"),
+    MetricSpec("neg_best_score", "negative best CV score so far"),
+]}
+METRIC_KEY = "expobench.metric"  # the env class's metadata entry that declares its headline metric
 
 
-def metric_for(env_id: str) -> MetricSpec:
-    """The headline metric of an env id's family (``expobench/<Family>-...``); cumulative regret otherwise."""
-    family = env_id.split("/")[-1].split("-")[0]
-    return _METRICS.get(family, _METRICS["MAB"])
+def declared_metric(env_id: str) -> str | None:
+    """The metric name an env id's class declares in ``metadata["expobench.metric"]`` (None when it declares
+    none). Raises ``gymnasium.error.Error`` for an unregistered id."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gym.spec(env_id)
+    creator = spec.entry_point if callable(spec.entry_point) else load_env_creator(spec.entry_point)
+    metadata = getattr(creator, "metadata", None) or {}
+    return metadata.get(METRIC_KEY)
+
+
+def metric_for(env_id: str, store: RunStore | None = None) -> MetricSpec:
+    """The headline metric of ``env_id``: what its env class declares; for a stored experiment, what was declared
+    when it ran (kept in the store, so results stay readable without the env's code). Raises ValueError when
+    neither names a known metric."""
+    name = store.get_meta("metric") if store is not None else None
+    if name is None:
+        name = declared_metric(env_id)
+    if name not in METRICS:
+        raise ValueError(f"env {env_id!r} declares no known headline metric (its class's metadata["
+                         f"{METRIC_KEY!r}] is {name!r}); allowed: {', '.join(METRICS)}")
+    return METRICS[name]
 
 
 def suffix_failure(run: RunData, t0: int) -> bool:
@@ -171,9 +192,11 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     """
     out = []
     stored = store.runs()
+    if not stored:
+        return []
     n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in stored}
     env_id = next(iter(n_arms_by_run.values()), {}).get("id", "")
-    spec = metric_for(env_id)
+    spec = metric_for(env_id, store)
     data = load_runs(store)
     calls = store.call_stats()
     normalise = hpo_normaliser(data, {r["agent"]: r["kind"] for r in stored}) if spec.name == "neg_best_score" \
@@ -185,7 +208,7 @@ def summarize(store: RunStore) -> list[AgentSummary]:
         mm, mse = mean_se(np.array([spec.curve(r)[T - 1] for r in runs]))
         diag: dict[str, float] = {}
         if spec.name == "cumulative_regret" and all(r.discrete for r in runs):
-            k = _n_arms(runs, n_arms_by_run)
+            k = _n_arms(runs, n_arms_by_run, store.get_meta("n_actions"))
             diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
             diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
             diag["greedy_frac"] = float(np.mean([greedy_frac(_cut(r, T), k) for r in runs]))
@@ -223,7 +246,10 @@ def _cut(run: RunData, T: int) -> RunData:
                    run.optimal[:T], run.optimal_actions[:T], run.records[:T])
 
 
-def _n_arms(runs: list[RunData], envs: dict[str, Any]) -> int:
+def _n_arms(runs: list[RunData], envs: dict[str, Any], stored: int | None = None) -> int:
+    """The number of arms: as stored when the experiment ran, else from the env (older stores)."""
+    if stored is not None:
+        return int(stored)
     import gymnasium as gym
 
     import expobench.envs as _  # noqa: F401

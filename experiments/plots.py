@@ -21,7 +21,7 @@ def plot_metric(store: RunStore, path: Path | None = None) -> Path:
     if not runs_by_agent:
         raise ValueError(f"no committed steps in {store.out}: nothing to plot")
     env_id = store.runs()[0]["env_id"]
-    spec = metric_for(env_id)
+    spec = metric_for(env_id, store)
     path = path or store.out / ("regret.png" if spec.name == "cumulative_regret" else f"{spec.name}.png")
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for agent, runs in runs_by_agent.items():

@@ -43,7 +43,7 @@ def analyse(out: Path) -> ExperimentReport:
         if not runs:
             raise ValueError(f"{out} holds no runs")
         env_id = runs[0]["env_id"]
-        spec = metric_for(env_id)
+        spec = metric_for(env_id, store)
         summaries = summarize(store)
         usage = _usage(store, runs)
         data = load_runs(store)

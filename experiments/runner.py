@@ -30,6 +30,7 @@ from expobench.agents.registry import make_agent
 from expobench.experiments.config import AgentConfig, ExperimentConfig
 from expobench.experiments.errors import StoreMismatch
 from expobench.experiments.llm_clients import ClientPool
+from expobench.experiments.metrics import metric_for
 from expobench.experiments.progress import progress_bar
 from expobench.experiments.seeding import seed_streams
 from expobench.experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
@@ -112,6 +113,8 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Ca
     agent.reset(env.unwrapped, agent_rng)
     state = RunState(spec, env, agent, cfg.horizon, obs)
     if store.get_run(spec.run_id) is None:
+        if isinstance(env.action_space, gym.spaces.Discrete) and store.get_meta("n_actions") is None:
+            store.set_meta("n_actions", int(env.action_space.n))  # read by the bandit diagnostics
         store.create_run(spec.run_id, spec.agent.name, spec.agent.kind, spec.seed, cfg.env.id, cfg.horizon,
                          run_config(cfg, spec))
     else:
@@ -251,6 +254,7 @@ def run_experiment(
     check_store(cfg, store)
     store.set_meta("name", cfg.name)
     store.set_meta("config", cfg.model_dump(mode="json"))
+    store.set_meta("metric", metric_for(cfg.env.id).name)
     specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
     clients = ClientPool(cfg, use_cache=use_cache)
     try:

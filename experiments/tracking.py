@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from expobench.experiments.config import ExperimentConfig, TrackingConfig
-from expobench.experiments.metrics import RunData, cumulative_regret, load_runs, metric_for
+from expobench.experiments.metrics import MetricSpec, RunData, cumulative_regret, load_runs, metric_for
 from expobench.experiments.store import RunStore
 
 
-def step_metrics(run: RunData, env_id: str) -> dict[str, np.ndarray]:
-    """Per-step metric curves of one run (each shape [T]); NaN entries are not logged."""
-    spec = metric_for(env_id)
+def step_metrics(run: RunData, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """Per-step metric curves of one run (each shape [T]) under the task's headline metric ``spec``; NaN entries
+    are not logged."""
     out = {"reward": run.rewards, "regret": run.optimal - run.expected, "cumulative_regret": cumulative_regret(run)}
     if spec.name != "cumulative_regret":
         out[spec.name] = spec.curve(run)
@@ -66,7 +66,7 @@ def track(cfg: ExperimentConfig, store: RunStore) -> None:
         if tracker.kind == "mlflow":
             _log_mlflow(cfg, tracker, store, [runs[r] for r in new], data)
         else:
-            _log_tensorboard(cfg, tracker, [runs[r] for r in new], data)
+            _log_tensorboard(cfg, tracker, store, [runs[r] for r in new], data)
         tracked[key] = sorted({*tracked.get(key, []), *new})
         store.set_meta("tracked", tracked)
         store.flush()
@@ -115,7 +115,8 @@ def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore,
         child = client.create_run(experiment_id, run_name=row["run_id"], tags={
             "mlflow.parentRunId": parent, "expobench.experiment": cfg.name, "expobench.agent": row["agent"]})
         rid = child.info.run_id
-        metrics = [Metric(k, float(v), 0, t) for k, curve in step_metrics(run, row["env_id"]).items()
+        spec = metric_for(row["env_id"], store)
+        metrics = [Metric(k, float(v), 0, t) for k, curve in step_metrics(run, spec).items()
                    for t, v in enumerate(curve) if np.isfinite(v)]
         params = [Param(k, v) for k, v in _params(row).items()]
         client.log_batch(rid, params=params, tags=[RunTag("expobench.run_id", row["run_id"])])
@@ -129,7 +130,7 @@ def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore,
         client.log_artifact(parent, str(path), "plots")
 
 
-def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, rows: list[dict[str, Any]],
+def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore, rows: list[dict[str, Any]],
                      data: dict[str, RunData]) -> None:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -139,7 +140,8 @@ def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, rows: list[
     for row in rows:
         writer = SummaryWriter(log_dir=str(root / row["run_id"]))
         try:
-            for key, curve in step_metrics(data[row["run_id"]], row["env_id"]).items():
+            spec = metric_for(row["env_id"], store)
+            for key, curve in step_metrics(data[row["run_id"]], spec).items():
                 for t, v in enumerate(curve):
                     if np.isfinite(v):
                         writer.add_scalar(key, float(v), t)

@@ -45,3 +45,52 @@ def test_imports_register_user_classes_before_validation(tmp_path):
                         "agents: [{name: a, kind: random}]\n")
     with pytest.raises(ConfigError, match="imports: cannot import 'no_such_module_xyz'"):
         load_config(cfg_path)
+
+
+def test_env_without_a_declared_metric_is_refused_before_any_work(tmp_path, capsys):
+    import gymnasium as gym
+
+    from expobench.envs.bandits import MeansBandit
+    from expobench.experiments.cli import main
+
+    class Undeclared(MeansBandit):
+        metadata = {"render_modes": []}
+
+    gym.register(id="mylab/Undeclared-v0", entry_point=Undeclared, kwargs={"means": [0.2, 0.8]})
+    try:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"name: x\nenv: {{id: mylab/Undeclared-v0}}\nout: {tmp_path / 'out'}\n"
+                       "agents: [{name: a, kind: ucb}]\n")
+        assert main(["run", str(cfg), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "mylab/Undeclared-v0" in err and "declares no headline metric" in err and "expobench.metric" in err
+        assert not (tmp_path / "out").exists()
+    finally:
+        gym.registry.pop("mylab/Undeclared-v0", None)
+
+
+def test_stored_results_keep_their_metric_without_the_env_code(tmp_path):
+    """A store names its metric, so summaries read correctly where the env's registering module is not loaded."""
+    import gymnasium as gym
+
+    from expobench.envs.bandits import MeansBandit
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.metrics import summarize
+    from expobench.experiments.runner import run_experiment
+
+    class Declared(MeansBandit):
+        metadata = {"render_modes": [], "expobench.metric": "cumulative_regret"}
+
+    gym.register(id="mylab/Declared-v0", entry_point=Declared, kwargs={"means": [0.2, 0.8]})
+    try:
+        cfg = parse_config({"name": "x", "env": {"id": "mylab/Declared-v0"}, "horizon": 10, "out": str(tmp_path),
+                            "agents": [{"name": "a", "kind": "ucb"}]})
+        run_experiment(cfg, progress=False).close()
+    finally:
+        gym.registry.pop("mylab/Declared-v0", None)
+    from expobench.experiments.store import RunStore
+
+    with RunStore(tmp_path, create=False) as store:
+        assert store.get_meta("metric") == "cumulative_regret"
+        (summary,) = summarize(store)
+        assert summary.metric == "cumulative_regret" and summary.runs == 1
