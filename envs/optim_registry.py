@@ -17,4 +17,4 @@ def _ids() -> dict[str, tuple[str, dict]]:
 
 for _env_id, (_entry, _kwargs) in _ids().items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=_entry, kwargs=_kwargs, disable_env_checker=True)
+        gym.register(id=_env_id, entry_point=_entry, kwargs=_kwargs)

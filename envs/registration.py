@@ -31,10 +31,10 @@ _OPTIM = {
 def _register_all() -> None:
     for env_id, (entry, kwargs) in _OPTIM.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)
+            gym.register(id=env_id, entry_point=entry, kwargs=kwargs)
     for env_id, (entry, kwargs) in _BANDITS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry, kwargs=kwargs, disable_env_checker=True)
+            gym.register(id=env_id, entry_point=entry, kwargs=kwargs)
     try:  # the optimisation-task families register themselves
         importlib.import_module("expobench.envs.optim_registry")
     except ModuleNotFoundError as e:

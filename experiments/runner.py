@@ -15,6 +15,7 @@ reproducible across thread schedules) are replaced by the stored ones.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,9 +104,17 @@ class RunState:
         return out
 
 
+def make_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    """``gymnasium.make`` with Gymnasium's passive env checker on (it checks the first reset and step), minus its
+    advice to normalise Box action spaces: the BO and HPO envs keep their natural units on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*symmetric and normalized space.*")
+        return gym.make(env_id, **kwargs)
+
+
 def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Callable[[Agent, RunSpec], None]
                ) -> RunState:
-    env = gym.make(cfg.env.id, **cfg.env.kwargs)
+    env = make_env(cfg.env.id, cfg.env.kwargs)
     env_seed, agent_rng = seed_streams(spec.seed)
     obs, _ = env.reset(seed=env_seed)
     agent = make_agent(spec.agent.kind, spec.agent.params)
@@ -125,7 +134,7 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Ca
 
 def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaPrompt:
     """The (D0, I0) an LLM agent of ``cfg`` starts from (built exactly as in a run, without an LLM)."""
-    env = gym.make(cfg.env.id, **cfg.env.kwargs)
+    env = make_env(cfg.env.id, cfg.env.kwargs)
     agent = make_agent(agent_cfg.kind, agent_cfg.params)
     if not getattr(agent, "uses_llm", False):
         raise ValueError(f"agent {agent_cfg.name!r} is not an LLM agent")

@@ -96,3 +96,13 @@ def test_bad_arguments_are_rejected():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="arm index"):
         env.step(9)
+
+
+def test_every_id_keeps_gymnasiums_passive_checker_and_declares_its_metric():
+    from expobench.experiments.metrics import METRICS, declared_metric
+
+    for env_id in envs.registered_ids():
+        assert gym.spec(env_id).disable_env_checker is False, env_id
+        assert declared_metric(env_id) in METRICS, env_id
+    env = gym.make("expobench/MAB-hard-v0")
+    assert "PassiveEnvChecker" in str(env)
