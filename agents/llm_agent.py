@@ -1,14 +1,16 @@
-"""Base class of LLM agents: meta-prompt provider, request seeds, parse-retry-fallback, per-step records.
+"""Base class of LLM agents: request seeds, parse-retry-fallback, per-step records.
 
-Every decision::
+An LLM agent acts with a meta-prompt it is given. Every decision, as the runner composes it with the run's
+meta-prompt optimiser (``expobench.experiments.optimizers``; the agent never sees the optimiser)::
 
-    ctx = self.proposal_context()                        # the task's exemplar candidates (E) for this round
+    ctx = agent.proposal_context()                       # the task's exemplar candidates (E) for this round
     mp  = yield from optimizer.propose_steps(ctx)        # Q = (D, I, E); may itself ask an LLM (GPO, OPRO)
-    decision = yield from self.decide_with(mp)           # task-specific: render, ask, parse
-    ... env.step ...
-    optimizer.update(prompt_score)                       # in observe
+    decision = yield from agent.decide_with(mp)          # task-specific: render, ask, parse; reports prompt_score
+    ... env.step, agent.observe ...
+    optimizer.update(decision.record["prompt_score"])
 
-Subclasses implement :meth:`base_meta_prompt`, :meth:`proposal_context`, :meth:`decide_with`, and
+On its own (``decide``), an agent acts with its fixed meta-prompt (:meth:`start_meta_prompt` and the task's
+heuristic exemplars). Subclasses implement :meth:`base_meta_prompt`, :meth:`proposal_context`, :meth:`decide_with`, and
 :meth:`task_observe`. :meth:`ask` runs one question through the parse → re-ask → fallback policy: a failed parse
 is re-asked up to ``max_retries`` times (new request seeds), then the declared fallback is used; both events are
 counted in the step's record (``invalid``: the first answer failed; ``fallback``: no answer parsed).
@@ -25,9 +27,8 @@ import numpy as np
 from pydantic import Field
 
 from expobench.agents.base import Agent, AgentParams, DecisionGen
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.agents.llm.types import Completion, Constraint, LLMRequest, Message
-from expobench.metaopt.base import MetaPromptOptimizer, ProposalContext
 
 P = TypeVar("P")
 
@@ -74,11 +75,9 @@ class LLMAgent(Agent):
     uses_llm: ClassVar[bool] = True
     Params: ClassVar[type[LLMAgentParams]] = LLMAgentParams
 
-    def configure(self, *, agent_config: Any, experiment: Any, seed: int, llm_for: Callable[[str], Any]) -> None:
-        """Called by the runner before ``reset``: the agent's config block, the experiment config, the run seed,
-        and ``llm_for(role)`` giving the LLM client of a role (used outside decisions, e.g. to build a pool)."""
+    def configure(self, *, agent_config: Any, experiment: Any, seed: int) -> None:
+        """Called by the runner before ``reset``: the agent's config block, the experiment config, the run seed."""
         self.agent_config = agent_config
-        self.llm_for = llm_for
         self.experiment = experiment
         self.horizon = int(experiment.horizon)
         self.run_seed = seed
@@ -110,36 +109,18 @@ class LLMAgent(Agent):
         self.t = 0
         self.seed_base = int(rng.integers(2**31 - 1))
         self.task_reset(env)
-        self.optimizer = self.build_optimizer()
-        self.optimizer.reset(np.random.default_rng(int(rng.integers(2**63 - 1))))
-        self.pending_score: float | None = None
 
     def task_reset(self, env: gym.Env) -> None:
         """Task state at the start of a run (after ``self.env``/``self.rng`` are set)."""
 
-    def build_optimizer(self) -> MetaPromptOptimizer:
-        from expobench.agents.optimizer_setup import build_optimizer
-
-        opt_cfg = getattr(self.agent_config, "optimizer", None)
-        return build_optimizer(opt_cfg, self.start_meta_prompt(), self)
-
     def decide(self, observation: Any) -> DecisionGen:
-        ctx = self.proposal_context()
-        mp = yield from self.optimizer.propose_steps(ctx)
-        decision = yield from self.decide_with(mp)
-        decision.record.update(
-            llm=True, mp_hash=mp.digest(), di_hash=mp.di_digest(), mp_ids=dict(mp.ids),
-            optimizer=self.optimizer.record(),
-        )
-        decision.meta_prompt = mp
-        self.pending_score = decision.record.get("prompt_score")
-        return decision
+        """Decide with the fixed meta-prompt (the runner instead composes :meth:`decide_with` with the run's
+        optimiser)."""
+        mp = self.proposal_context().heuristic_prompt(self.start_meta_prompt())
+        return (yield from self.decide_with(mp))
 
     def observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         self.task_observe(action, reward, info)
-        if self.pending_score is not None:
-            self.optimizer.update(float(self.pending_score), {"t": self.t, "reward": reward})
-        self.pending_score = None
         self.t += 1
 
     # -- helpers -------------------------------------------------------------------------------------------

@@ -21,12 +21,11 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from expobench.agents.base import Decision, DecisionGen
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import LazyTexts, MetaPrompt, ProposalContext
 from expobench.agents.llm.types import LLMRequest, Message
 from expobench.agents.llm_agent import Asked, LLMAgent, LLMAgentParams
 from expobench.agents.registry import register_agent
 from expobench.envs import bandit_text as bt
-from expobench.metaopt.base import LazyTexts, ProposalContext
 
 
 class LLMBanditParams(LLMAgentParams):

@@ -18,12 +18,11 @@ import gymnasium as gym
 from pydantic import Field
 
 from expobench.agents.base import Decision, DecisionGen
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.agents.llm.types import LLMRequest, Message
 from expobench.agents.llm_agent import LLMAgent, LLMAgentParams
 from expobench.agents.registry import register_agent
 from expobench.envs.opro_text import OptimizationTask, task_for
-from expobench.metaopt.base import ProposalContext
 
 
 class OPROAgentParams(LLMAgentParams):

@@ -49,8 +49,7 @@ class ClientPool:
         """Give an LLM agent what it needs from the experiment (its optimiser config, seed, task settings)."""
         configure = getattr(agent, "configure", None)
         if configure is not None:
-            configure(agent_config=spec.agent, experiment=self.cfg, seed=spec.seed,
-                      llm_for=lambda role: self.get(self.key_for(spec.agent, role)))
+            configure(agent_config=spec.agent, experiment=self.cfg, seed=spec.seed)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {key: dict(client.stats) for key, client in self._clients.items()}

@@ -32,9 +32,11 @@ from expobench.experiments.config import AgentConfig, ExperimentConfig
 from expobench.experiments.errors import StoreMismatch
 from expobench.experiments.llm_clients import ClientPool
 from expobench.experiments.metrics import metric_for
+from expobench.experiments.optimizers import build_optimizer, decide_with_optimizer, update_optimizer
 from expobench.experiments.progress import progress_bar
 from expobench.experiments.seeding import seed_streams
 from expobench.experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
+from expobench.metaopt.base import MetaPromptOptimizer
 
 _INFO_COLUMNS = {"expected_reward", "optimal_expected_reward", "optimal_action", "means"}
 
@@ -81,6 +83,7 @@ class RunState:
     agent: Agent
     horizon: int
     obs: Any
+    optimizer: MetaPromptOptimizer | None = None  # LLM agents: the run's meta-prompt optimiser
     t: int = 0
     done: bool = False
     replay_steps: list[StepRow] = field(default_factory=list)
@@ -112,15 +115,18 @@ def make_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
         return gym.make(env_id, **kwargs)
 
 
-def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, wiring: Callable[[Agent, RunSpec], None]
-               ) -> RunState:
+def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, clients: ClientPool) -> RunState:
     env = make_env(cfg.env.id, cfg.env.kwargs)
     env_seed, agent_rng = seed_streams(spec.seed)
     obs, _ = env.reset(seed=env_seed)
     agent = make_agent(spec.agent.kind, spec.agent.params)
-    wiring(agent, spec)
+    clients.wire(agent, spec)
     agent.reset(env.unwrapped, agent_rng)
-    state = RunState(spec, env, agent, cfg.horizon, obs)
+    optimizer = None
+    if agent.uses_llm:
+        optimizer = build_optimizer(spec.agent.optimizer, agent.start_meta_prompt(),
+                                    lambda: clients.get(clients.key_for(spec.agent, "optimizer")), agent_rng)
+    state = RunState(spec, env, agent, cfg.horizon, obs, optimizer)
     if store.get_run(spec.run_id) is None:
         if isinstance(env.action_space, gym.spaces.Discrete) and store.get_meta("n_actions") is None:
             store.set_meta("n_actions", int(env.action_space.n))  # read by the bandit diagnostics
@@ -138,7 +144,7 @@ def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaP
     agent = make_agent(agent_cfg.kind, agent_cfg.params)
     if not getattr(agent, "uses_llm", False):
         raise ValueError(f"agent {agent_cfg.name!r} is not an LLM agent")
-    agent.configure(agent_config=agent_cfg, experiment=cfg, seed=0, llm_for=lambda role: None)
+    agent.configure(agent_config=agent_cfg, experiment=cfg, seed=0)
     agent.env = env.unwrapped
     agent.task_reset(env.unwrapped)
     return agent.start_meta_prompt()
@@ -146,7 +152,8 @@ def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaP
 
 def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:
     """Run every state's ``decide`` generator to completion, batching live LLM requests per client."""
-    gens = {i: s.agent.decide(s.obs) for i, s in enumerate(states)}
+    gens = {i: decide_with_optimizer(s.agent, s.optimizer) if s.optimizer is not None else s.agent.decide(s.obs)
+            for i, s in enumerate(states)}
     pending: dict[int, list[LLMRequest]] = {}
     decisions: dict[int, Decision] = {}
 
@@ -270,7 +277,7 @@ def run_experiment(
         with progress_bar(len(specs) * cfg.horizon, f"{cfg.name}", enabled=progress) as advance:
             for start in range(0, len(specs), cfg.batch_width):
                 batch = specs[start:start + cfg.batch_width]
-                states = [_start_run(cfg, spec, store, clients.wire) for spec in batch]
+                states = [_start_run(cfg, spec, store, clients) for spec in batch]
                 _run_lockstep(states, store, clients, advance, on_step)
     finally:
         store.flush()
@@ -301,6 +308,8 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
             else:
                 rows.append((row, s.calls, decision.meta_prompt))
             s.agent.observe(decision.action, float(reward), info)
+            if s.optimizer is not None:
+                update_optimizer(s.optimizer, decision.record, s.t, float(reward))
             s.obs = obs
             s.t += 1
             s.done = s.t >= s.horizon or bool(terminated)

@@ -14,63 +14,12 @@ values, numpy arrays and torch tensors allowed).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from expobench.agents.llm.metaprompt import MetaPrompt
-from expobench.agents.llm.types import Completion, LLMRequest
-
-ProposeGen = Generator[list[LLMRequest], list[list[Completion]], MetaPrompt]
-
-
-class LazyTexts(Sequence[str]):
-    """``n`` texts rendered on first access by ``render(i)`` and kept: a task may offer many exemplar candidates
-    while most optimisers read only the heuristic one."""
-
-    def __init__(self, n: int, render: Callable[[int], str]) -> None:
-        self._n, self._render, self._done = n, render, {}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self._n))]
-        if not -self._n <= i < self._n:
-            raise IndexError(i)
-        i %= self._n
-        if i not in self._done:
-            self._done[i] = self._render(i)
-        return self._done[i]
-
-
-@dataclass
-class ProposalContext:
-    """What the task offers the optimiser at iteration ``t``.
-
-    ``exemplar_candidates``: rendered exemplar sequences to choose among (EXPO-ES); index ``heuristic`` is the
-    task's default choice. ``fixed_domain``: candidate ``j`` means the same thing every iteration (e.g. the j-th
-    rotation of a bandit summary), so per-candidate running sums are meaningful. ``recent``: a short excerpt of
-    recent interactions (GPO's task examples), given as text or as a function rendering it on first use.
-    ``horizon``: the run's number of iterations.
-    """
-
-    t: int
-    exemplar_candidates: Sequence[str] = field(default_factory=list)
-    heuristic: int = 0
-    fixed_domain: bool = False
-    recent_text: str | Callable[[], str] = ""
-    horizon: int = 0
-
-    @property
-    def recent(self) -> str:
-        if callable(self.recent_text):
-            self.recent_text = self.recent_text()
-        return self.recent_text
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext, ProposeGen
 
 
 class OptimizerParams(BaseModel):
@@ -117,6 +66,4 @@ class Fixed(MetaPromptOptimizer):
     kind = "fixed"
 
     def propose(self, ctx: ProposalContext) -> MetaPrompt:
-        if not ctx.exemplar_candidates:
-            return self.base
-        return self.base.with_exemplars(ctx.exemplar_candidates[ctx.heuristic], e=ctx.heuristic)
+        return ctx.heuristic_prompt(self.base)

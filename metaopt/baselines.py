@@ -9,9 +9,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext, ProposeGen
 from expobench.agents.llm.types import LLMRequest, Message
-from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext, ProposeGen
+from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams
 from expobench.metaopt.expo import PoolOptimizer
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from expobench.agents.llm.metaprompt import MetaPrompt
-from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams, ProposalContext
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
+from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams
 from expobench.metaopt.embeddings import Embedder
 from expobench.metaopt.pools import CandidatePool
 from expobench.metaopt.scorenet import fit_mlp

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from expobench.agents.llm.metaprompt import MetaPrompt
-from expobench.metaopt.base import ProposalContext
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.expo import EXPO, EXPOParams, entropy
 from expobench.metaopt.scorenet import StackedMLPs, fit_mlp
 

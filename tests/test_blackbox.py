@@ -103,7 +103,7 @@ def test_opro_and_llambo_agents_on_branin_with_the_scripted_backend(tmp_path):
     env = BlackBoxEnv("branin")
     env.reset(seed=0)
     agent = make_agent("llm_llambo", {"target_alpha": 0.5})
-    agent.configure(agent_config=cfg.agents[1], experiment=cfg, seed=0, llm_for=lambda role: None)
+    agent.configure(agent_config=cfg.agents[1], experiment=cfg, seed=0)
     agent.reset(env, np.random.default_rng(0))
     values = [v for _, v in agent.records]
     target = min(values) - 0.5 * (max(values) - min(values))

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.agents.llm.types import Completion
-from expobench.metaopt.base import ProposalContext
 from expobench.metaopt.embeddings import HashEmbedder
 from expobench.metaopt.expo import EXPO, EXPOParams
 from expobench.metaopt.expo_es import EXPOES, EXPOESParams

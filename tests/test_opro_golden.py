@@ -30,7 +30,7 @@ def rendered(env_id: str, kind: str, params: dict) -> str:
     env = gym.make(env_id).unwrapped
     env.reset(seed=0)
     agent = make_agent(kind, params)
-    agent.configure(agent_config=cfg.agents[0], experiment=cfg, seed=0, llm_for=lambda role: None)
+    agent.configure(agent_config=cfg.agents[0], experiment=cfg, seed=0)
     agent.reset(env, np.random.default_rng(0))
     ctx = agent.proposal_context()
     mp = agent.start_meta_prompt().with_exemplars(ctx.exemplar_candidates[ctx.heuristic])

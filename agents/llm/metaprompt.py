@@ -1,12 +1,16 @@
-"""The meta-prompt value ``Q = (D, I, E)`` (METHODS §1)."""
+"""The meta-prompt value ``Q = (D, I, E)`` (METHODS §1) and what a task offers whoever proposes it each step
+(:class:`ProposalContext`): the types agents and meta-prompt optimisers share, at the bottom of the layers."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from expobench.agents.llm.types import Completion, LLMRequest
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,59 @@ class MetaPrompt:
 def _di_hash(description: str, instruction: str) -> str:
     # memoised: an agent renders a new MetaPrompt every step, mostly from the same few (D, I) pairs
     return hashlib.sha256(json.dumps([description, instruction]).encode()).hexdigest()[:16]
+
+
+class LazyTexts(Sequence[str]):
+    """``n`` texts rendered on first access by ``render(i)`` and kept: a task may offer many exemplar candidates
+    while most optimisers read only the heuristic one."""
+
+    def __init__(self, n: int, render: Callable[[int], str]) -> None:
+        self._n, self._render, self._done = n, render, {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        if i not in self._done:
+            self._done[i] = self._render(i)
+        return self._done[i]
+
+
+@dataclass
+class ProposalContext:
+    """What the task offers the optimiser at iteration ``t``.
+
+    ``exemplar_candidates``: rendered exemplar sequences to choose among (EXPO-ES); index ``heuristic`` is the
+    task's default choice. ``fixed_domain``: candidate ``j`` means the same thing every iteration (e.g. the j-th
+    rotation of a bandit summary), so per-candidate running sums are meaningful. ``recent``: a short excerpt of
+    recent interactions (GPO's task examples), given as text or as a function rendering it on first use.
+    ``horizon``: the run's number of iterations.
+    """
+
+    t: int
+    exemplar_candidates: Sequence[str] = field(default_factory=list)
+    heuristic: int = 0
+    fixed_domain: bool = False
+    recent_text: str | Callable[[], str] = ""
+    horizon: int = 0
+
+    @property
+    def recent(self) -> str:
+        if callable(self.recent_text):
+            self.recent_text = self.recent_text()
+        return self.recent_text
+
+    def heuristic_prompt(self, base: MetaPrompt) -> MetaPrompt:
+        """``base`` with the task's heuristic exemplars (what a fixed meta-prompt shows this step)."""
+        if not self.exemplar_candidates:
+            return base
+        return base.with_exemplars(self.exemplar_candidates[self.heuristic], e=self.heuristic)
+
+
+#: A proposal: a generator that may yield LLM requests (GPO, OPRO-meta) and returns the meta-prompt to use.
+ProposeGen = Generator[list[LLMRequest], list[list[Completion]], MetaPrompt]
