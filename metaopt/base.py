@@ -1,9 +1,10 @@
 """The meta-prompt optimiser protocol (METHODS §2-§6).
 
-An optimiser lives inside an LLM agent's run. Every iteration::
+The runner holds one optimiser per LLM-agent run, beside the agent (``expobench.experiments.optimizers``). Every
+iteration::
 
     mp = drive(opt.propose_steps(ctx))   # generator: may yield LLM requests (GPO, OPRO); returns a MetaPrompt
-    ... the agent acts with mp, the task computes the prompt score s_t ...
+    ... the agent acts with mp and reports the prompt score s_t ...
     opt.update(s_t, info)
 
 ``ctx`` (:class:`ProposalContext`) carries the task's exemplar candidates for this iteration; optimisers that
