@@ -18,6 +18,7 @@ Agents draw randomness only from the ``rng`` given to ``reset`` so that a run is
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -52,9 +53,10 @@ class AgentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Agent:
-    """Base class. Subclasses set ``kind`` and ``Params`` and implement ``reset``/``act``/``observe``
-    (classical) or ``reset``/``decide``/``observe`` (LLM)."""
+class Agent(ABC):
+    """Base class. Subclasses set ``kind`` and ``Params`` and implement ``reset`` and ``observe``, and ``act``
+    (classical agents) or ``decide`` (agents that ask an LLM or build a record). Registration refuses a class that
+    misses any of them (:func:`expobench.agents.registry.register_agent`)."""
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type[AgentParams]] = AgentParams
@@ -64,15 +66,18 @@ class Agent:
     def __init__(self, params: AgentParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
+    @abstractmethod
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """Start a run on the unwrapped ``env``; ``rng`` is the run's only source of randomness."""
 
     def act(self, observation: Any) -> Any:
-        raise NotImplementedError
+        """The next action (classical agents); agents that override :meth:`decide` need not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither act nor decide")
 
     def decide(self, observation: Any) -> DecisionGen:
         return Decision(self.act(observation))
         yield  # pragma: no cover  (makes this a generator)
 
+    @abstractmethod
     def observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """The outcome of the last action: reward and the env's ``info`` (oracle fields included)."""

@@ -18,6 +18,7 @@ counted in the step's record (``invalid``: the first answer failed; ``fallback``
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -83,18 +84,23 @@ class LLMAgent(Agent):
         self.run_seed = seed
 
     # -- to implement --------------------------------------------------------------------------------------
+    @abstractmethod
     def base_meta_prompt(self) -> MetaPrompt:
         """The hand-written (D0, I0) of this task and configuration."""
-        raise NotImplementedError
 
+    @abstractmethod
     def proposal_context(self) -> ProposalContext:
-        raise NotImplementedError
+        """What the task offers the optimiser this round: exemplar candidates (index ``heuristic`` is the task's
+        default), recent history, the horizon."""
 
+    @abstractmethod
     def decide_with(self, mp: MetaPrompt) -> DecisionGen:
-        raise NotImplementedError
+        """Render the prompt from ``mp``, ask (yielding requests), parse; the Decision's record carries
+        ``prompt_score`` (the score fed to the optimiser) and the usage fields of :meth:`usage_record`."""
 
+    @abstractmethod
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Task state update after a step (history, statistics)."""
 
     def start_meta_prompt(self) -> MetaPrompt:
         """The (D0, I0) this run starts from: :meth:`base_meta_prompt` with the ``description`` /

@@ -15,6 +15,7 @@ A GP step that fails numerically plays a random point instead and says so in the
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import gymnasium as gym
@@ -50,9 +51,9 @@ class PointAgent(Agent):
     def start(self) -> None:
         """Per-run state after the warm start."""
 
+    @abstractmethod
     def propose(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The next point (natural units, shape ``[d]``) and a record."""
-        raise NotImplementedError
 
     def decide(self, observation: Any) -> DecisionGen:
         x, record = self.propose()

@@ -11,7 +11,10 @@ AGENTS: dict[str, type[Agent]] = {}
 
 
 def register_agent(cls: type[Agent]) -> type[Agent]:
-    """Class decorator: make ``cls`` available under ``cls.kind``."""
+    """Class decorator: make ``cls`` available under ``cls.kind``. Refuses (TypeError) a class that leaves an
+    abstract method unimplemented or implements neither ``act`` nor ``decide``."""
+    if cls.act is Agent.act and cls.decide is Agent.decide:
+        raise TypeError(f"agent {cls.__name__} cannot be registered: it implements neither act nor decide")
     return add_kind(AGENTS, cls, "agent")
 
 

@@ -6,7 +6,11 @@ from typing import Any
 
 
 def add_kind(table: dict[str, Any], cls: Any, what: str) -> Any:
-    """Put ``cls`` into ``table`` under ``cls.kind`` (the registries of agents and optimisers); returns ``cls``."""
+    """Put ``cls`` into ``table`` under ``cls.kind`` (the registries of agents and optimisers); returns ``cls``.
+    A class with unimplemented abstract methods is refused here, when it is registered, not mid-run."""
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"{what} {cls.__name__} cannot be registered: it does not implement {', '.join(missing)}")
     if not cls.kind:
         raise ValueError(f"{cls.__name__} has no kind")
     if cls.kind in table and table[cls.kind] is not cls:

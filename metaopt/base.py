@@ -15,6 +15,7 @@ values, numpy arrays and torch tensors allowed).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,8 +28,9 @@ class OptimizerParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MetaPromptOptimizer:
-    """Base class; subclasses set ``kind`` and ``Params``."""
+class MetaPromptOptimizer(ABC):
+    """Base class; subclasses set ``kind`` and ``Params`` and implement ``update`` and ``propose`` (or
+    ``propose_steps`` when proposing asks an LLM). Registration refuses a class that misses them."""
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type[OptimizerParams]] = OptimizerParams
@@ -39,14 +41,17 @@ class MetaPromptOptimizer:
 
     def reset(self, rng: np.random.Generator) -> None:
         """Start a run; ``rng`` is the only source of randomness."""
+        self.rng = rng
 
     def propose(self, ctx: ProposalContext) -> MetaPrompt:
-        raise NotImplementedError
+        """The meta-prompt for this iteration (optimisers that ask no LLM)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither propose nor propose_steps")
 
     def propose_steps(self, ctx: ProposalContext) -> ProposeGen:
         return self.propose(ctx)
         yield  # pragma: no cover
 
+    @abstractmethod
     def update(self, score: float, info: dict[str, Any]) -> None:
         """Feed back the prompt score of the meta-prompt last proposed."""
 
@@ -58,7 +63,9 @@ class MetaPromptOptimizer:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Restore what :meth:`state_dict` returned (the base class keeps no state)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state; got keys {sorted(state)}")
 
 
 class Fixed(MetaPromptOptimizer):
@@ -68,3 +75,6 @@ class Fixed(MetaPromptOptimizer):
 
     def propose(self, ctx: ProposalContext) -> MetaPrompt:
         return ctx.heuristic_prompt(self.base)
+
+    def update(self, score: float, info: dict[str, Any]) -> None:
+        """A fixed meta-prompt learns nothing."""

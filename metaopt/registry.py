@@ -14,15 +14,20 @@ from expobench.metaopt.gpo import EXPOGPO, GPO
 from expobench.metaopt.pools import CandidatePool
 from expobench.registries import add_kind
 
-OPTIMIZERS: dict[str, type[MetaPromptOptimizer]] = {
-    cls.kind: cls
-    for cls in (Fixed, EXPO, EXPOES, NeuralUCB, RandomPool, SlidingWindowUCBPool, OPROMeta, GPO, EXPOGPO)
-}
+OPTIMIZERS: dict[str, type[MetaPromptOptimizer]] = {}
 
 
 def register_optimizer(cls: type[MetaPromptOptimizer]) -> type[MetaPromptOptimizer]:
-    """Class decorator: make a user optimiser available as ``optimizer: {kind: cls.kind}``."""
+    """Class decorator: make a user optimiser available as ``optimizer: {kind: cls.kind}``. Refuses (TypeError) a
+    class that leaves an abstract method unimplemented or implements neither ``propose`` nor ``propose_steps``."""
+    if cls.propose is MetaPromptOptimizer.propose and cls.propose_steps is MetaPromptOptimizer.propose_steps:
+        raise TypeError(f"optimizer {cls.__name__} cannot be registered: it implements neither propose nor "
+                        "propose_steps")
     return add_kind(OPTIMIZERS, cls, "optimizer")
+
+
+for _cls in (Fixed, EXPO, EXPOES, NeuralUCB, RandomPool, SlidingWindowUCBPool, OPROMeta, GPO, EXPOGPO):
+    register_optimizer(_cls)
 
 
 def make_optimizer(kind: str, base: MetaPrompt, params: dict[str, Any] | None = None, *,

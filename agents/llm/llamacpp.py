@@ -20,6 +20,7 @@ from expobench.agents.llm.grammar import choice_grammar, regex_grammar
 from expobench.agents.llm.llamacpp_engine import extra_buffer_types_default, load_llama, preflight
 from expobench.agents.llm.models import resolve_model
 from expobench.agents.llm.types import (
+    Backend,
     BadResponse,
     Completion,
     Constraint,
@@ -83,7 +84,7 @@ def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int
         return _MODELS[key]
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Backend):
     """``use_extra_bufts``: llama.cpp's extra CPU buffer types (weight repacking, AMX); ``None`` = on unless a
     build with AVX-512/AMX code meets an AMX CPU (see ``llamacpp_engine``). Before the first load of a model with
     given settings, the engine is smoke-tested in a child process (``llamacpp_engine.preflight``): a native

@@ -16,6 +16,7 @@ from typing import Any
 
 from expobench.agents.llm.grammar import choice_grammar, regex_grammar
 from expobench.agents.llm.types import (
+    Backend,
     BackendTimeout,
     BackendUnavailable,
     BadResponse,
@@ -41,7 +42,7 @@ def constraint_fields(c: Constraint | None, server_kind: str) -> dict[str, Any]:
     return {"extra_body": {"grammar": gbnf}}
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str | None = None, server_kind: str = "vllm",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from expobench.agents.llm.types import Completion, LLMRequest
+from expobench.agents.llm.types import Backend, Completion, LLMRequest
 
 Policy = Callable[[LLMRequest, int, dict[str, Any]], str]
 POLICIES: dict[str, Policy] = {}
@@ -54,7 +54,7 @@ def _garbage(request: LLMRequest, i: int, args: dict[str, Any]) -> str:
     return junk[start:start + 5 + h % 30]
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     name = "scripted"
 
     def __init__(self, policy: str = "first_choice", policy_args: dict[str, Any] | None = None) -> None:
@@ -91,6 +91,8 @@ def best_mean_policy(request: LLMRequest, sample_index: int, args: dict[str, Any
     if c is None:
         return "The summary shows which option has paid best so far."
     names = list(c.choice) if c.choice is not None else re.findall(r"([A-Za-z]+):\(", c.regex or "")
+    if not names:  # not a bandit answer format
+        return POLICIES["first_choice"](request, sample_index, args)
     user = request.messages[1].content if len(request.messages) > 1 else ""
     stats = {n: [0, 0.0] for n in names}
     for name, count, avg in re.findall(r"^(\w+) \w+: \w+ (\d+) times(?:, average reward ([0-9.]+))?", user, re.M):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -139,9 +140,8 @@ class ModelNotInstalled(LLMError):
     """A model's weights are missing; the message says which package to install."""
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """The backend protocol.
+class Backend(ABC):
+    """The backend protocol: every backend subclasses it.
 
     ``name`` and ``model_id`` enter cache keys; ``model_id`` must change when the weights change (include the
     weight file's hash for local models).
@@ -150,4 +150,8 @@ class Backend(Protocol):
     name: str
     model_id: str
 
-    def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]: ...
+    @abstractmethod
+    def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
+        """One list of ``request.n`` completions (sample indices ``0..n-1``) per request, in request order.
+        Constraints are honoured where the engine supports them; failures raise the typed errors above
+        (transient ones are retried by the client)."""

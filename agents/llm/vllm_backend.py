@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from expobench.agents.llm.types import Completion, Constraint, LLMError, LLMRequest
+from expobench.agents.llm.types import Backend, Completion, Constraint, LLMError, LLMRequest
 
 _ENGINES: dict[str, Any] = {}
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     name = "vllm"
 
     def __init__(self, model: str, **engine_kwargs: Any) -> None:
