@@ -1,6 +1,22 @@
-"""Shared test configuration. ``pytester`` runs inner pytest sessions (the crash-isolation test uses it)."""
+"""Shared test configuration and fixtures. ``pytester`` runs inner pytest sessions (the crash-isolation test
+uses it). ``scripted_llm`` is the one fake LLM of the unit tests: the scripted backend (real HTTP faults use
+``tests/llm_fake_server.py``)."""
+
+import pytest
 
 pytest_plugins = ("pytester",)
+
+
+@pytest.fixture
+def scripted_llm():
+    """``scripted_llm(texts)``: a scripted backend answering with ``texts`` in turn (``.requests`` records what
+    it was asked); ``scripted_llm(policy="random_choice")`` for another policy."""
+    from expobench.agents.llm.scripted import ScriptedBackend
+
+    def make(texts=None, policy="fixed", **args):
+        return ScriptedBackend(policy, {"texts": list(texts)} if texts is not None else args)
+
+    return make
 
 
 def pytest_configure(config):

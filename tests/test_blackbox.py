@@ -67,6 +67,7 @@ def test_point_task_parses_validates_and_renders():
     assert task.prompt_score(None, 10.0) == 0.0
 
 
+@pytest.mark.slow
 def test_gp_ei_beats_random_search_on_branin_over_10_seeds(tmp_path):
     gp = {"num_restarts": 2, "raw_samples": 64}
     cfg = parse_config({"name": "bo", "env": {"id": "expobench/BO-Branin-v0"}, "horizon": 6, "seeds": list(range(10)),

@@ -1,3 +1,4 @@
+
 """Kill an experiment with SIGKILL mid-run, resume it, and compare with an uninterrupted run."""
 
 import os
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,7 @@ def killed_and_clean(cfg: dict, tmp_path: Path, min_steps: int, total: int):
     return store_rows(tmp_path / "killed"), store_rows(tmp_path / "clean")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     cfg = {
         "name": "crash",
@@ -78,6 +81,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     assert killed == clean
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupted(tmp_path):
     """LLM agents (scripted backend, response cache on) and an EXPO run whose optimiser state (running sums,
     score-network data, rng) must be rebuilt exactly on resume."""

@@ -110,6 +110,7 @@ def test_distribution_answers_are_sampled_with_the_run_rng(tmp_path):
     assert counts[2:].sum() == 0 and 70 < counts[0] < 130
 
 
+@pytest.mark.slow
 @pytest.mark.llm
 def test_real_smollm2_agent_runs_with_constrained_valid_answers(tmp_path):
     llm = {"backend": "llamacpp", "model": "smollm2-135m-instruct", "n_ctx": 2048}
@@ -131,6 +132,7 @@ def test_real_smollm2_agent_runs_with_constrained_valid_answers(tmp_path):
     assert db.execute("SELECT MIN(cached) FROM llm_calls").fetchone()[0] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.llm
 def test_expo_end_to_end_with_real_smollm2(tmp_path):
     from expobench.experiments.runner import base_meta_prompt_for

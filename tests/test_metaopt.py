@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
-from expobench.agents.llm.types import Completion
 from expobench.metaopt.embeddings import HashEmbedder
 from expobench.metaopt.expo import EXPO, EXPOParams
 from expobench.metaopt.expo_es import EXPOES, EXPOESParams
@@ -123,6 +122,7 @@ def drifting_prompt_bandit(kind, seed, T=60):
     return regret
 
 
+@pytest.mark.slow
 def test_expo_beats_uniform_random_on_a_drifting_prompt_bandit():
     seeds = range(20)
     expo_regret = np.mean([drifting_prompt_bandit("expo", s) for s in seeds])
@@ -195,22 +195,12 @@ def test_edit_budget_schedule():
     assert values == sorted(values, reverse=True)
 
 
-class Scripted:
-    """Answers GPO requests with fixed texts and records the prompts it saw."""
-
-    def __init__(self, texts):
-        self.texts, self.seen = texts, []
-
-    def answer(self, reqs):
-        self.seen.extend(r.messages[-1].content for r in reqs)
-        return [[Completion(self.texts[k % len(self.texts)])] for k, _ in enumerate(reqs)]
-
-
 def drive(gen, llm):
+    """Run a proposal generator to its meta-prompt, answering its requests with the backend ``llm``."""
     try:
         reqs = next(gen)
         while True:
-            reqs = gen.send(llm.answer(reqs))
+            reqs = gen.send(llm.generate(reqs))
     except StopIteration as stop:
         return stop.value
 
@@ -230,8 +220,8 @@ def test_retrieval_returns_most_similar_last():
     assert retrieve(current, traj, 3, "none", emb) == []
 
 
-def test_gpo_writes_marked_candidates_and_selects_the_best():
-    llm = Scripted(["<START>better instruction A<END>", "no markers here", "<START>better instruction B<END>"])
+def test_gpo_writes_marked_candidates_and_selects_the_best(scripted_llm):
+    llm = scripted_llm(["<START>better instruction A<END>", "no markers here", "<START>better instruction B<END>"])
     opt = GPO(BASE, GPOParams(n_candidates=3, segment=2, horizon=20), embedder=HashEmbedder(16))
     opt.reset(np.random.default_rng(0))
     used = []
@@ -241,31 +231,23 @@ def test_gpo_writes_marked_candidates_and_selects_the_best():
         opt.update(1.0 if mp.instruction.endswith("B") else 0.2, {})
     assert used[:6] == [BASE.instruction] * 2 + ["better instruction A"] * 2 + ["better instruction B"] * 2
     assert opt.core.failures >= 1  # the reply without markers
-    assert "<START>" in llm.seen[0] and "at most 50 words" in llm.seen[0]
+    seen = [r.messages[-1].content for r in llm.requests]
+    assert "<START>" in seen[0] and "at most 50 words" in seen[0]
     assert opt.current["instruction"] == "better instruction B"
     assert opt.trajectory["instruction"][-1] == ("better instruction B", 1.0)
     # the second step's prompt shows the trajectory with scores and a smaller edit budget
-    assert "(score 1.000)" in llm.seen[-1] and "at most 50 words" not in llm.seen[-1]
+    assert "(score 1.000)" in seen[-1] and "at most 50 words" not in seen[-1]
 
 
-def test_pool_generation_drops_empty_and_duplicates_and_caches(tmp_path, monkeypatch):
+def test_pool_generation_drops_empty_and_duplicates_and_caches(tmp_path, monkeypatch, scripted_llm):
     monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path))
-
-    class LLM:
-        model_id = "scripted"
-        calls = 0
-
-        def generate(self, reqs):
-            LLM.calls += len(reqs)
-            texts = ['"Rephrased one"', "", "Rephrased one", "Rewritten text: two", BASE.description]
-            return [[Completion(texts[k % len(texts)])] for k in range(len(reqs))]
-
-    p = generate_pool(LLM(), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
+    texts = ['"Rephrased one"', "", "Rephrased one", "Rewritten text: two", BASE.description]
+    p = generate_pool(scripted_llm(texts), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
     assert p.descriptions == [BASE.description, "Rephrased one", "two"]
-    first = load_or_generate_pool(LLM(), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
-    calls = LLM.calls
-    again = load_or_generate_pool(LLM(), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
-    assert LLM.calls == calls and again.descriptions == first.descriptions
+    first = load_or_generate_pool(scripted_llm(texts), BASE.description, BASE.instruction, n_desc=5, n_instr=5)
+    llm = scripted_llm(texts)
+    again = load_or_generate_pool(llm, BASE.description, BASE.instruction, n_desc=5, n_instr=5)
+    assert llm.requests == [] and again.descriptions == first.descriptions  # served from the pool cache
 
 
 @pytest.mark.parametrize("raw, want", [

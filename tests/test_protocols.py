@@ -107,6 +107,7 @@ def test_agent_kind_is_seeded_deterministic_and_batch_equals_single(kind, tmp_pa
     assert all(len(steps) == 3 for _, steps in together)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(OPTIMIZER_PARAMS))
 def test_optimizer_kind_resumes_exactly_and_single_equals_batch(kind, tmp_path):
     """With an LLM agent: runs advanced one at a time, stopped mid-way and resumed (the optimiser rebuilt by

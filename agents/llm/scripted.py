@@ -55,6 +55,9 @@ def _garbage(request: LLMRequest, i: int, args: dict[str, Any]) -> str:
 
 
 class ScriptedBackend(Backend):
+    """The test suite's one fake LLM. ``requests`` keeps every request it answered, in order (tests read the
+    prompts an optimiser or agent sent)."""
+
     name = "scripted"
 
     def __init__(self, policy: str = "first_choice", policy_args: dict[str, Any] | None = None) -> None:
@@ -64,9 +67,11 @@ class ScriptedBackend(Backend):
         self.args = dict(policy_args or {})
         self.model_id = f"scripted:{policy}:{sorted(self.args.items())!r}"
         self._fixed = itertools.cycle(self.args.get("texts") or [""])
+        self.requests: list[LLMRequest] = []
 
     def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
         out = []
+        self.requests.extend(requests)
         for req in requests:
             comps = []
             for i in range(req.n):
