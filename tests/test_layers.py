@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pytest depends on tomli there
+    import tomli as tomllib
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
