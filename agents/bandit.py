@@ -195,7 +195,8 @@ class EXP3Params(AgentParams):
     gamma: float | None = Field(
         None, gt=0.0, le=1.0, description="Exploration rate; None = the horizon-tuned value for T = `horizon`."
     )
-    horizon: int = Field(100, ge=1, description="Horizon used to tune gamma when gamma is None.")
+    horizon: int | None = Field(
+        None, ge=1, description="Horizon used to tune gamma when gamma is None; default: the run's horizon.")
 
 
 @register_agent
@@ -207,7 +208,9 @@ class EXP3Agent(BanditAgent):
 
     def reset(self, env: gym.Env, rng: np.random.Generator) -> None:
         super().reset(env, rng)
-        k, T = self.n_arms, self.params.horizon
+        k, T = self.n_arms, self.params.horizon or self.horizon
+        if T is None:
+            raise ValueError("exp3: set params.horizon (or gamma) when running outside the experiment runner")
         self.gamma = self.params.gamma or min(1.0, math.sqrt(k * math.log(k) / ((math.e - 1) * T)))
         self.log_w = np.zeros(k)
         self.probs = np.full(k, 1.0 / k)

@@ -62,6 +62,9 @@ class Agent(ABC):
     Params: ClassVar[type[AgentParams]] = AgentParams
     #: True for agents that call an LLM (they need an ``llm`` block in the config).
     uses_llm: ClassVar[bool] = False
+    #: The run's number of decisions; the runner sets it before ``reset`` (agents that tune to the horizon read
+    #: it, e.g. EXP3's γ).
+    horizon: int | None = None
 
     def __init__(self, params: AgentParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -120,6 +120,7 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, clients: C
     env_seed, agent_rng = seed_streams(spec.seed)
     obs, _ = env.reset(seed=env_seed)
     agent = make_agent(spec.agent.kind, spec.agent.params)
+    agent.horizon = cfg.horizon
     clients.wire(agent, spec)
     agent.reset(env.unwrapped, agent_rng)
     optimizer = None

@@ -14,6 +14,7 @@ def play(kind, env_id="expobench/MAB-hard-v0", seed=0, T=100, **env_kwargs):
     env_seed, rng = seed_streams(seed)
     env.reset(seed=env_seed)
     agent = make_agent(kind)
+    agent.horizon = T  # as the runner does
     agent.reset(env.unwrapped, rng)
     regret, actions = 0.0, []
     for _ in range(T):
@@ -69,3 +70,44 @@ def test_bad_params_rejected():
         make_agent("epsilon_greedy", {"epsilon": 2})
     with pytest.raises(Exception, match="extra"):
         make_agent("ucb", {"bogus": 1})
+
+
+def test_exp3_tunes_gamma_to_the_runs_horizon(tmp_path):
+    import math
+
+    import gymnasium as gym
+
+    from expobench.agents.bandit import RandomAgent
+    from expobench.agents.registry import AGENTS, make_agent, register_agent
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import run_experiment
+
+    env = gym.make("expobench/MAB-hard-v0").unwrapped
+    gammas = {}
+    for T in (50, 400):
+        agent = make_agent("exp3", {})
+        agent.horizon = T
+        agent.reset(env, np.random.default_rng(0))
+        gammas[T] = agent.gamma
+        assert agent.gamma == pytest.approx(math.sqrt(5 * math.log(5) / ((math.e - 1) * T)))
+    assert gammas[50] > gammas[400]
+    with pytest.raises(ValueError, match="horizon"):
+        make_agent("exp3", {}).reset(env, np.random.default_rng(0))  # no runner, no horizon: no silent 100
+
+    seen = []
+
+    @register_agent
+    class Recorder(RandomAgent):
+        kind = "horizon_recorder"
+
+        def reset(self, env, rng):
+            seen.append(self.horizon)
+            super().reset(env, rng)
+
+    try:
+        cfg = parse_config({"name": "h", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 37, "out": str(tmp_path),
+                            "agents": [{"name": "r", "kind": "horizon_recorder"}]})
+        run_experiment(cfg, progress=False).close()
+    finally:
+        AGENTS.pop("horizon_recorder", None)
+    assert seen == [37]
