@@ -101,8 +101,9 @@ class GPAgent(PointAgent):
 
     Params = GPAgentParams
 
+    @abstractmethod
     def acquisition(self, model: Any, train_y: Any) -> Any:
-        raise NotImplementedError
+        """The BoTorch acquisition function for the fitted ``model`` and training targets ``train_y``."""
 
     def propose(self) -> tuple[np.ndarray, dict[str, Any]]:
         if len(self.X) < 2:

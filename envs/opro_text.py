@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,9 @@ from expobench.agents.llm.types import Constraint
 ENHANCED = " The pairs are listed from the largest value to the smallest; the last one is the best so far."
 
 
-class OptimizationTask:
+class OptimizationTask(ABC):
+    """The text side of one optimisation task family (abstract: each family implements every method below)."""
+
     name = ""
     noun = "solution"
     #: A lower bound on :meth:`value` (MSE and tour lengths are >= 0; BO tasks carry their optimum).
@@ -30,26 +33,33 @@ class OptimizationTask:
     def __init__(self, env: Any) -> None:
         self.env = env
 
+    @abstractmethod
     def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[Any]:
-        raise NotImplementedError
+        """The ``n`` initial solutions shown before the first proposal, drawn from ``rng``."""
 
+    @abstractmethod
     def value(self, solution: Any) -> float:
-        raise NotImplementedError
+        """The noise-free objective of ``solution`` (lower is better)."""
 
+    @abstractmethod
     def description(self, enhanced: bool) -> str:
-        raise NotImplementedError
+        """The task description D0 (``enhanced``: enhanced OPRO's ordering note)."""
 
+    @abstractmethod
     def instruction(self) -> str:
-        raise NotImplementedError
+        """The meta-instruction I0: what to answer and in which format."""
 
+    @abstractmethod
     def render_one(self, solution: Any, value: float) -> str:
-        raise NotImplementedError
+        """One exemplar line: a solution and its value, as the prompt shows it."""
 
+    @abstractmethod
     def constraint(self) -> Constraint:
-        raise NotImplementedError
+        """The output constraint of an answer (regex, grammar or JSON schema)."""
 
+    @abstractmethod
     def parse(self, text: object) -> tuple[Any | None, str | None]:
-        raise NotImplementedError
+        """``(solution, None)`` for a valid answer, ``(None, error)`` otherwise; never raises."""
 
     def prompt_score(self, value: float | None, b_s: float) -> float:
         """METHODS §4.2-4.4: ``(b_s − v) / (b_s − lower_bound)`` for the temperature-0 proposal's value ``v``,
