@@ -45,6 +45,28 @@ class BanditAgent(Agent):
         best = np.flatnonzero(values == values.max())
         return int(best[0] if len(best) == 1 else self.rng.choice(best))
 
+    # -- the runner's batched path: several runs' agents of one kind at once, same results as one by one ------
+    @classmethod
+    def act_batch(cls, agents: list[BanditAgent]) -> list[int]:
+        """The next arm of each agent; identical to calling each agent's ``act`` (kinds may vectorise it)."""
+        return [agent.act(None) for agent in agents]
+
+    @classmethod
+    def observe_batch(cls, agents: list[BanditAgent], actions: list[int], rewards: list[float]) -> None:
+        """``observe`` for each agent (the batched path passes no ``info``: bandit agents learn from rewards)."""
+        for agent, action, reward in zip(agents, actions, rewards):
+            agent.observe(action, reward, {})
+
+
+def argmax_rows(values: np.ndarray, agents: list[BanditAgent]) -> list[int]:
+    """:meth:`BanditAgent._argmax` of each row of ``values`` [n_agents, K]: the maximising arm, ties broken by
+    that agent's own ``rng`` exactly as one by one."""
+    ties = values == values.max(axis=1, keepdims=True)
+    out = ties.argmax(axis=1).tolist()
+    for i in np.flatnonzero(ties.sum(axis=1) > 1):
+        out[i] = int(agents[i].rng.choice(np.flatnonzero(ties[i])))
+    return out
+
 
 @register_agent
 class RandomAgent(BanditAgent):
@@ -101,6 +123,21 @@ class UCBAgent(BanditAgent):
             return self._argmax((self.counts == 0).astype(float))
         bonus = np.sqrt(self.params.c * math.log(self.t) / self.counts)
         return self._argmax(self.empirical_means + bonus)
+
+    @classmethod
+    def act_batch(cls, agents: list[BanditAgent]) -> list[int]:
+        """``act`` of all agents as array operations over [n_agents, K] (the same floating-point operations
+        element by element, so the same arms)."""
+        counts = np.stack([a.counts for a in agents])
+        sums = np.stack([a.sums for a in agents])
+        unplayed = counts == 0
+        scale = np.array([a.params.c * math.log(a.t) if a.t > 0 else 0.0 for a in agents])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.divide(sums, counts, out=np.zeros_like(sums), where=~unplayed)
+            values = means + np.sqrt(scale[:, None] / counts)
+        cold = unplayed.any(axis=1)
+        values[cold] = unplayed[cold].astype(float)
+        return argmax_rows(values, agents)
 
 
 class SlidingWindowUCBParams(AgentParams):

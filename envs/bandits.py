@@ -79,6 +79,7 @@ class MeansBandit(gym.Env):
         dyn_seed, noise_seed = self.np_random.integers(0, 2**63 - 1, size=2)
         self._dyn_rng = np.random.default_rng(int(dyn_seed))
         self._noise_rng = np.random.default_rng(int(noise_seed))
+        self._best_of: np.ndarray | None = None
         self._init_dynamics()
         return 0, {"means": self.means_at(0).tolist()}
 
@@ -86,6 +87,18 @@ class MeansBandit(gym.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action must be an arm index in [0, {self.n_arms}), got {action!r}")
         a = int(action)
+        means, reward, best = self._play(a)
+        info = {
+            "expected_reward": float(means[a]),
+            "optimal_expected_reward": float(means[best]),
+            "optimal_action": best,
+            "means": means.tolist(),
+        }
+        truncated = self.horizon is not None and self.t >= self.horizon
+        return 0, reward, False, truncated, info
+
+    def _play(self, a: int) -> tuple[np.ndarray, float, int]:
+        """One round with arm ``a``: (this round's means, the reward, a best arm); advances ``t``."""
         means = self.means_at(self.t)
         if self.reward_kind == "bernoulli":
             u = self._noise_rng.random(self.n_arms)  # one draw per arm per round: common random numbers
@@ -93,16 +106,24 @@ class MeansBandit(gym.Env):
         else:
             z = self._noise_rng.standard_normal(self.n_arms)
             reward = float(means[a] + self.noise_std * z[a])
-        best = int(np.argmax(means))
-        info = {
-            "expected_reward": float(means[a]),
-            "optimal_expected_reward": float(means[best]),
-            "optimal_action": best,
-            "means": means.tolist(),
-        }
         self.t += 1
-        truncated = self.horizon is not None and self.t >= self.horizon
-        return 0, reward, False, truncated, info
+        if means is not self._best_of:  # means arrays are never changed in place: one argmax per array
+            self._best_of, self._best = means, int(np.argmax(means))
+        return means, reward, self._best
+
+    @staticmethod
+    def step_batch(envs: list[MeansBandit], actions: list[int]) -> list[tuple[float, float, float, int]]:
+        """``step`` of several runs' envs (one action each), for the runner's batched path: per env (reward,
+        expected reward, optimal expected reward, a best arm), exactly as ``step`` computes them, without
+        building ``info``. Envs must have been reset (the runner steps each env once through its wrappers first)."""
+        out = []
+        for env, action in zip(envs, actions):
+            a = int(action)
+            if not 0 <= a < env.n_arms:
+                raise ValueError(f"action must be an arm index in [0, {env.n_arms}), got {action!r}")
+            means, reward, best = env._play(a)
+            out.append((reward, float(means[a]), float(means[best]), best))
+        return out
 
 
 def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:

@@ -89,6 +89,10 @@ class RunState:
     replay_steps: list[StepRow] = field(default_factory=list)
     replay_calls: dict[int, list[CallRow]] = field(default_factory=dict)
     calls: list[CallRow] = field(default_factory=list)
+    core: Any = None  # env.unwrapped (the batched path steps it directly)
+
+    def __post_init__(self) -> None:
+        self.core = self.env.unwrapped
 
     @property
     def replaying(self) -> bool:
@@ -294,33 +298,79 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
                   advance: Callable[[int], None], on_step: Callable[[str, int], None] | None) -> None:
     active = [s for s in states if s.t < s.horizon]
     while active:
-        t0 = time.perf_counter()
-        for s in active:
-            s.calls = []
-        decisions = _drive(active, clients)
-        rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None]] = []
-        for s, decision in zip(active, decisions):
-            if s.replaying:
-                decision.action = _replayed_action(s, decision.action)
-            obs, reward, terminated, truncated, info = s.env.step(decision.action)
-            row = _step_row(s, decision, reward, info)
-            if s.replaying:
-                _check_replay(s, row)
-            else:
-                rows.append((row, s.calls, decision.meta_prompt))
-            s.agent.observe(decision.action, float(reward), info)
-            if s.optimizer is not None:
-                update_optimizer(s.optimizer, decision.record, s.t, float(reward))
-            s.obs = obs
-            s.t += 1
-            s.done = s.t >= s.horizon or bool(terminated)
-        wall = (time.perf_counter() - t0) / max(len(rows), 1)
-        store.append_steps([(row, calls, wall, mp) for row, calls, mp in rows])
+        groups, rest = _batch_groups(active)
+        stored = [row for cls, members in groups for row in _step_batched(cls, members, store)]
+        if rest:
+            stored += _step_one_by_one(rest, store, clients)
         for s in active:
             if s.done:
                 store.finish_run(s.spec.run_id)
         advance(len(active))
         if on_step is not None:
-            for row, _, _ in rows:
-                on_step(row.run_id, row.t)
+            for run_id, t in stored:
+                on_step(run_id, t)
         active = [s for s in active if not s.done]
+
+
+def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPool) -> list[tuple[str, int]]:
+    """One step of every active run through the agent and env protocols; returns the (run id, t) stored."""
+    t0 = time.perf_counter()
+    for s in active:
+        s.calls = []
+    decisions = _drive(active, clients)
+    rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None]] = []
+    for s, decision in zip(active, decisions):
+        if s.replaying:
+            decision.action = _replayed_action(s, decision.action)
+        obs, reward, terminated, truncated, info = s.env.step(decision.action)
+        row = _step_row(s, decision, reward, info)
+        if s.replaying:
+            _check_replay(s, row)
+        else:
+            rows.append((row, s.calls, decision.meta_prompt))
+        s.agent.observe(decision.action, float(reward), info)
+        if s.optimizer is not None:
+            update_optimizer(s.optimizer, decision.record, s.t, float(reward))
+        s.obs = obs
+        s.t += 1
+        s.done = s.t >= s.horizon or bool(terminated)
+    wall = (time.perf_counter() - t0) / max(len(rows), 1)
+    store.append_steps([(row, calls, wall, mp) for row, calls, mp in rows])
+    return [(row.run_id, row.t) for row, _, _ in rows]
+
+
+#: The batched path for classical bandit agents (tests turn it off to compare with the one-by-one path).
+BATCHED = True
+
+
+def _batch_groups(active: list[RunState]) -> tuple[list[tuple[type[Agent], list[RunState]]], list[RunState]]:
+    """Split the active runs into groups that take the batched path (one classical bandit agent kind with
+    ``act_batch`` on one bandit env class with ``step_batch``, no extra wrappers, each env stepped once through its
+    wrappers already so Gymnasium's checker sees the first step, not replaying) and the rest."""
+    groups: dict[tuple[type, type], list[RunState]] = {}
+    rest = []
+    for s in active:
+        cls, env_cls, spec = type(s.agent), type(s.core), s.env.spec
+        if (BATCHED and hasattr(cls, "act_batch") and hasattr(env_cls, "step_batch") and s.t > 0
+                and not s.replaying and s.optimizer is None and spec is not None
+                and spec.max_episode_steps is None and not spec.additional_wrappers):
+            groups.setdefault((cls, env_cls), []).append(s)
+        else:
+            rest.append(s)
+    return [(cls, members) for (cls, _), members in groups.items()], rest
+
+
+def _step_batched(cls: Any, active: list[RunState], store: RunStore) -> list[tuple[str, int]]:
+    """One step of every active run as array operations across runs: the same actions, rewards and stored rows
+    as :func:`_step_one_by_one` (tests compare the two), at a fraction of the cost per decision."""
+    t0 = time.perf_counter()
+    agents = [s.agent for s in active]
+    actions = cls.act_batch(agents)
+    results = type(active[0].core).step_batch([s.core for s in active], actions)
+    cls.observe_batch(agents, actions, [r[0] for r in results])
+    steps = [(s.spec.run_id, s.t, action, *result) for s, action, result in zip(active, actions, results)]
+    for s in active:
+        s.t += 1
+        s.done = s.t >= s.horizon
+    store.append_plain_steps(steps, (time.perf_counter() - t0) / len(active))
+    return [(run_id, t) for run_id, t, *_ in steps]

@@ -116,6 +116,7 @@ class RunStore:
         self.out = Path(out)
         self.commit_interval_s = commit_interval_s
         self._last_commit = time.monotonic()
+        self._progress: dict[str, list] = {}  # run id -> [steps done, wall seconds] of the open group
         self.path = self.out / STORE_FILE
         if not create and not self.path.exists():
             raise FileNotFoundError(f"no run store in {self.out} (expected {self.path})")
@@ -131,6 +132,7 @@ class RunStore:
 
     def flush(self) -> None:
         """Commit the open group of steps, if any."""
+        self._write_progress()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
         self._last_commit = time.monotonic()
@@ -151,6 +153,7 @@ class RunStore:
 
     # -- runs ----------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
+        self._write_progress()
         cur = self.db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         row = cur.fetchone()
         if row is None:
@@ -160,6 +163,7 @@ class RunStore:
         return out
 
     def runs(self) -> list[dict[str, Any]]:
+        self._write_progress()
         cur = self.db.execute("SELECT * FROM runs ORDER BY agent, seed")
         cols = [c[0] for c in cur.description]
         rows = [dict(zip(cols, r)) for r in cur.fetchall()]
@@ -196,21 +200,45 @@ class RunStore:
                               comp.completion_tokens, comp.prompt_tokens_evaluated, comp.finish_reason,
                               comp.latency_s, int(comp.cached)))
             progress.append((step.t + 1, wall, step.run_id))
+        self._insert(prompts, steps, calls, progress)
+
+    def append_plain_steps(self, steps: list[tuple[str, int, int, float, float, float, int]], wall: float) -> None:
+        """Append one step for each of several runs of a classical bandit agent (no record, no LLM calls), all or
+        none: items ``(run_id, t, arm, reward, expected, optimal, best arm)``; stored exactly as
+        :meth:`append_steps` stores the same steps (integers as JSON text, an empty record)."""
+        rows = [(run_id, t, str(arm), reward, expected, optimal, str(best), "{}")
+                for run_id, t, arm, reward, expected, optimal, best in steps]
+        self._insert([], rows, [], [(row[1] + 1, wall, row[0]) for row in rows])
+
+    def _insert(self, prompts: list[tuple], steps: list[tuple], calls: list[tuple], progress: list[tuple]) -> None:
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
         self.db.execute("SAVEPOINT step")
         try:
-            self.db.executemany("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)", prompts)
+            if prompts:
+                self.db.executemany("INSERT OR IGNORE INTO prompts VALUES (?, ?, ?)", prompts)
             self.db.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", steps)
-            self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
-            self.db.executemany("UPDATE runs SET steps_done = ?, wall_s = wall_s + ? WHERE run_id = ?", progress)
+            if calls:
+                self.db.executemany("INSERT INTO llm_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
         except BaseException:
             self.db.execute("ROLLBACK TO step")
             self.db.execute("RELEASE step")
             raise
         self.db.execute("RELEASE step")
+        # The runs' progress is written once per group, in the same transaction as its steps (_write_progress).
+        for steps_done, wall, run_id in progress:
+            pending = self._progress.setdefault(run_id, [0, 0.0])
+            pending[0] = steps_done
+            pending[1] += wall
         if time.monotonic() - self._last_commit >= self.commit_interval_s:
             self.flush()
+
+    def _write_progress(self) -> None:
+        """Write the open group's run progress (steps done, wall time) into its transaction."""
+        if self._progress:
+            self.db.executemany("UPDATE runs SET steps_done = ?, wall_s = wall_s + ? WHERE run_id = ?",
+                                [(done, wall, run_id) for run_id, (done, wall) in self._progress.items()])
+            self._progress.clear()
 
     def steps(self, run_id: str) -> list[StepRow]:
         cur = self.db.execute(
