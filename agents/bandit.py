@@ -57,13 +57,27 @@ class BanditAgent(Agent):
         for agent, action, reward in zip(agents, actions, rewards):
             agent.observe(action, reward, {})
 
+    @staticmethod
+    def stacked(agents: list[BanditAgent]) -> tuple[np.ndarray, np.ndarray]:
+        """``counts`` and ``sums`` of ``agents`` as [n, K] matrices whose rows *are* the agents' arrays: built once
+        for a group of agents (each agent's arrays become views of its row) and reused while the group is the
+        same, so vectorised ``act_batch`` reads every agent's state without copying it each step."""
+        stack = getattr(agents[0], "_stack", None)
+        if stack is None or stack[2] != len(agents) or any(
+                getattr(a, "_stack", None) is not stack or a._stack_row != i for i, a in enumerate(agents)):
+            counts, sums = np.stack([a.counts for a in agents]), np.stack([a.sums for a in agents])
+            stack = (counts, sums, len(agents))
+            for i, a in enumerate(agents):
+                a.counts, a.sums, a._stack, a._stack_row = counts[i], sums[i], stack, i
+        return stack[0], stack[1]
+
 
 def argmax_rows(values: np.ndarray, agents: list[BanditAgent]) -> list[int]:
     """:meth:`BanditAgent._argmax` of each row of ``values`` [n_agents, K]: the maximising arm, ties broken by
     that agent's own ``rng`` exactly as one by one."""
     ties = values == values.max(axis=1, keepdims=True)
     out = ties.argmax(axis=1).tolist()
-    for i in np.flatnonzero(ties.sum(axis=1) > 1):
+    for i in np.flatnonzero(np.count_nonzero(ties, axis=1) > 1):
         out[i] = int(agents[i].rng.choice(np.flatnonzero(ties[i])))
     return out
 
@@ -128,15 +142,15 @@ class UCBAgent(BanditAgent):
     def act_batch(cls, agents: list[BanditAgent]) -> list[int]:
         """``act`` of all agents as array operations over [n_agents, K] (the same floating-point operations
         element by element, so the same arms)."""
-        counts = np.stack([a.counts for a in agents])
-        sums = np.stack([a.sums for a in agents])
-        unplayed = counts == 0
+        counts, sums = cls.stacked(agents)
+        played = counts > 0
         scale = np.array([a.params.c * math.log(a.t) if a.t > 0 else 0.0 for a in agents])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            means = np.divide(sums, counts, out=np.zeros_like(sums), where=~unplayed)
-            values = means + np.sqrt(scale[:, None] / counts)
-        cold = unplayed.any(axis=1)
-        values[cold] = unplayed[cold].astype(float)
+        means = np.divide(sums, counts, out=np.zeros_like(sums), where=played)
+        bonus = np.divide(scale[:, None], counts, out=np.zeros_like(sums), where=played)
+        values = means + np.sqrt(bonus, out=bonus)
+        cold = ~played.all(axis=1)
+        if cold.any():
+            values[cold] = (~played[cold]).astype(float)
         return argmax_rows(values, agents)
 
 

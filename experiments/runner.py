@@ -90,9 +90,14 @@ class RunState:
     replay_calls: dict[int, list[CallRow]] = field(default_factory=dict)
     calls: list[CallRow] = field(default_factory=list)
     core: Any = None  # env.unwrapped (the batched path steps it directly)
+    batch_key: tuple[type, type] | None = None  # (agent class, env class) when the run may take the batched path
 
     def __post_init__(self) -> None:
         self.core = self.env.unwrapped
+        cls, env_cls, spec = type(self.agent), type(self.core), self.env.spec
+        if (hasattr(cls, "act_batch") and hasattr(env_cls, "step_batch") and self.optimizer is None
+                and spec is not None and spec.max_episode_steps is None and not spec.additional_wrappers):
+            self.batch_key = (cls, env_cls)
 
     @property
     def replaying(self) -> bool:
@@ -347,14 +352,13 @@ def _batch_groups(active: list[RunState]) -> tuple[list[tuple[type[Agent], list[
     """Split the active runs into groups that take the batched path (one classical bandit agent kind with
     ``act_batch`` on one bandit env class with ``step_batch``, no extra wrappers, each env stepped once through its
     wrappers already so Gymnasium's checker sees the first step, not replaying) and the rest."""
+    if not BATCHED:
+        return [], active
     groups: dict[tuple[type, type], list[RunState]] = {}
     rest = []
     for s in active:
-        cls, env_cls, spec = type(s.agent), type(s.core), s.env.spec
-        if (BATCHED and hasattr(cls, "act_batch") and hasattr(env_cls, "step_batch") and s.t > 0
-                and not s.replaying and s.optimizer is None and spec is not None
-                and spec.max_episode_steps is None and not spec.additional_wrappers):
-            groups.setdefault((cls, env_cls), []).append(s)
+        if s.batch_key is not None and s.t > 0 and s.t >= len(s.replay_steps):
+            groups.setdefault(s.batch_key, []).append(s)
         else:
             rest.append(s)
     return [(cls, members) for (cls, _), members in groups.items()], rest

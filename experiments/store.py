@@ -25,6 +25,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,11 @@ class CallRow:
     role: str
     request_hash: str
     completion: Completion
+
+
+@lru_cache(maxsize=64)
+def _multi_row_insert(n: int) -> str:
+    return "INSERT INTO steps VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
 
 
 class RunStore:
@@ -206,9 +212,14 @@ class RunStore:
         """Append one step for each of several runs of a classical bandit agent (no record, no LLM calls), all or
         none: items ``(run_id, t, arm, reward, expected, optimal, best arm)``; stored exactly as
         :meth:`append_steps` stores the same steps (integers as JSON text, an empty record)."""
-        rows = [(run_id, t, str(arm), reward, expected, optimal, str(best), "{}")
-                for run_id, t, arm, reward, expected, optimal, best in steps]
-        self._insert([], rows, [], [(row[1] + 1, wall, row[0]) for row in rows])
+        params: list[Any] = []
+        for run_id, t, arm, reward, expected, optimal, best in steps:
+            params += (run_id, t, str(arm), reward, expected, optimal, str(best), "{}")
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        # One multi-row INSERT is one statement, so all or none without a savepoint (the cheap path's point).
+        self.db.execute(_multi_row_insert(len(steps)), params)
+        self._add_progress([(t + 1, wall, run_id) for run_id, t, *_ in steps])
 
     def _insert(self, prompts: list[tuple], steps: list[tuple], calls: list[tuple], progress: list[tuple]) -> None:
         if not self.db.in_transaction:
@@ -225,7 +236,11 @@ class RunStore:
             self.db.execute("RELEASE step")
             raise
         self.db.execute("RELEASE step")
-        # The runs' progress is written once per group, in the same transaction as its steps (_write_progress).
+        self._add_progress(progress)
+
+    def _add_progress(self, progress: list[tuple[int, float, str]]) -> None:
+        """Note ``(steps done, wall seconds, run id)`` of appended steps, and commit the group when it is due. The
+        runs' progress is written once per group, in the same transaction as its steps (:meth:`_write_progress`)."""
         for steps_done, wall, run_id in progress:
             pending = self._progress.setdefault(run_id, [0, 0.0])
             pending[0] = steps_done
