@@ -25,7 +25,6 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +107,6 @@ class CallRow:
     role: str
     request_hash: str
     completion: Completion
-
-
-@lru_cache(maxsize=64)
-def _multi_row_insert(n: int) -> str:
-    return "INSERT INTO steps VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
 
 
 class RunStore:
@@ -209,16 +203,23 @@ class RunStore:
         self._insert(prompts, steps, calls, progress)
 
     def append_plain_steps(self, steps: list[tuple[str, int, int, float, float, float, int]], wall: float) -> None:
-        """Append one step for each of several runs of a classical bandit agent (no record, no LLM calls), all or
-        none: items ``(run_id, t, arm, reward, expected, optimal, best arm)``; stored exactly as
-        :meth:`append_steps` stores the same steps (integers as JSON text, an empty record)."""
-        params: list[Any] = []
-        for run_id, t, arm, reward, expected, optimal, best in steps:
-            params += (run_id, t, str(arm), reward, expected, optimal, str(best), "{}")
+        """Append one step for each of several runs of a classical bandit agent (no record, no LLM calls): items
+        ``(run_id, t, arm, reward, expected, optimal, best arm)``, stored exactly as :meth:`append_steps` stores
+        the same steps (integers as JSON text, an empty record).
+
+        No savepoint here (it would double the cost of this path): if the insert fails, the whole open group is
+        rolled back, as a crash would lose it, and the error propagates; a re-run resumes from the last commit."""
+        rows = [(run_id, t, str(arm), reward, expected, optimal, str(best), "{}")
+                for run_id, t, arm, reward, expected, optimal, best in steps]
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
-        # One multi-row INSERT is one statement, so all or none without a savepoint (the cheap path's point).
-        self.db.execute(_multi_row_insert(len(steps)), params)
+        try:
+            self.db.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            self._progress.clear()
+            raise
         self._add_progress([(t + 1, wall, run_id) for run_id, t, *_ in steps])
 
     def _insert(self, prompts: list[tuple], steps: list[tuple], calls: list[tuple], progress: list[tuple]) -> None:

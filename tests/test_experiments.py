@@ -134,6 +134,27 @@ def test_steps_are_committed_in_groups_all_or_none(tmp_path):
     store.close()
 
 
+def test_plain_steps_store_like_steps_and_a_failure_drops_the_open_group(tmp_path):
+    """The batched path's rows are the one-by-one path's rows; a failing plain append rolls back to the last
+    commit (as a crash would) and raises, leaving a consistent store."""
+    store = RunStore(tmp_path / "a", commit_interval_s=3600.0)
+    for run in ("r", "s"):
+        store.create_run(run, "a", "ucb", 0, "env", 5, {})
+    store.append_steps([(StepRow("r", 0, 3, 1.0, 0.5, 0.6, 1, {}), [], 0.0, None)])
+    store.append_plain_steps([("s", 0, 3, 1.0, 0.5, 0.6, 1)], 0.0)
+    store.flush()
+    (r,), (s,) = store.steps("r"), store.steps("s")
+    assert (r.t, r.action, r.reward, r.expected_reward, r.optimal_expected_reward, r.optimal_action, r.record) == \
+        (s.t, s.action, s.reward, s.expected_reward, s.optimal_expected_reward, s.optimal_action, s.record)
+    store.append_plain_steps([("s", 1, 2, 0.0, 0.5, 0.6, 1)], 0.0)  # open group
+    with pytest.raises(sqlite3.IntegrityError):
+        store.append_plain_steps([("s", 2, 2, 0.0, 0.5, 0.6, 1), ("s", 0, 2, 0.0, 0.5, 0.6, 1)], 0.0)
+    store.close()
+    with RunStore(tmp_path / "a", create=False) as again:
+        assert [x.t for x in again.steps("s")] == [0]  # back to the last commit
+        assert {row["run_id"]: row["steps_done"] for row in again.runs()} == {"r": 1, "s": 1}
+
+
 def test_finished_runs_are_not_recomputed(tmp_path):
     cfg = parse_config(base_config(tmp_path / "o"))
     run_experiment(cfg, progress=False).close()
