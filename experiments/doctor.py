@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from expobench.agents.llm import llamacpp_engine as engine
 from expobench.agents.llm.models import BUILTIN, file_sha256
@@ -132,6 +133,20 @@ def model_path(name: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations))) / model.filename
+
+
+def builtin_models() -> list[dict[str, Any]]:
+    """Each built-in model: name, file path (assembled into the cache on first use for chunked models), whether its
+    packages are installed and the file is present, its size, expected sha256 and the extra that installs it."""
+    rows = []
+    for name, model in BUILTIN.items():
+        path = model_path(name)
+        installed = all(importlib.util.find_spec(p.replace("-", "_")) is not None for p in model.packages)
+        present = path is not None and path.exists()
+        rows.append({"name": name, "path": str(path) if path is not None else None, "installed": installed,
+                     "present": present, "size_mb": path.stat().st_size / 1e6 if present else None,
+                     "sha256": model.sha256, "extra": model.extra})
+    return rows
 
 
 def check_models() -> list[Check]:

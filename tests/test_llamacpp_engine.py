@@ -158,3 +158,16 @@ def test_doctor_names_a_crashing_engine_and_the_fix(crashing_engine, capsys):
     assert line.startswith("FAIL") and "SIGSEGV" in line
     assert "fix: make llama-cpp" in out
     assert signal.Signals.SIGSEGV.name in out
+
+
+def test_models_lists_builtin_files_with_their_checksums(capsys):
+    from expobench.agents.llm.models import BUILTIN
+
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(BUILTIN)
+    smol = rows["smollm2-135m-instruct"]
+    assert smol["installed"] and smol["present"] and smol["path"] == _smollm2()
+    assert file_sha256(__import__("pathlib").Path(smol["path"])) == smol["sha256"] == BUILTIN[smol["name"]].sha256
+    assert main(["models"]) == 0
+    assert "sha256 " + smol["sha256"] in capsys.readouterr().out
