@@ -169,7 +169,7 @@ def _print_comparisons(store: Any, console: Any, metric: str) -> None:
     data = load_runs(store)
     for c in compare_to_fixed(store, data):
         console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
-                      f"95% bootstrap CI [{c.lo:+.3f}, {c.hi:+.3f}]", highlight=False)
+                      f"{c.interval_text()}", highlight=False)
     for agent, prompts in optimiser_best_prompts(store, data, k=1).items():
         if prompts:
             p = prompts[0]

@@ -1,6 +1,6 @@
-"""Fixed vs optimised meta-prompts within one experiment: paired differences over seeds with a bootstrap
-interval, and the best (D, I) candidates each optimiser found. Used by ``summary``, ``report`` and
-``export-prompt``."""
+"""Fixed vs optimised meta-prompts within one experiment: paired differences over seeds with an interval that is
+honest at the number of seeds, and the best (D, I) candidates each optimiser found. Used by ``summary``,
+``report`` and ``export-prompt``."""
 
 from __future__ import annotations
 
@@ -25,9 +25,32 @@ def paired_bootstrap(diffs: np.ndarray, n_boot: int = 10_000, level: float = 0.9
     return float(diffs.mean()), float(lo), float(hi)
 
 
+#: Below this many paired seeds a comparison is flagged and uses the paired t-interval: a percentile bootstrap over
+#: 2-4 seeds has at most a handful of distinct resamples and collapses towards a point.
+SMALL_N = 5
+
+
+def paired_interval(diffs: np.ndarray, level: float = 0.95) -> tuple[float, float, float, str]:
+    """Mean of per-seed differences, its ``level`` interval and the method that gave it: the percentile bootstrap
+    from :data:`SMALL_N` seeds on, the paired t-interval below, none for a single seed."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) < 2:
+        mean = float(diffs.mean()) if len(diffs) else float("nan")
+        return mean, float("nan"), float("nan"), "none"
+    if len(diffs) < SMALL_N:
+        from scipy import stats
+
+        mean, se = float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+        q = float(stats.t.ppf(1 - (1 - level) / 2, len(diffs) - 1))
+        return mean, mean - q * se, mean + q * se, "paired t"
+    return (*paired_bootstrap(diffs, level=level), "bootstrap")
+
+
 @dataclass
 class Comparison:
-    """``diff`` = mean over common seeds of (optimised − fixed) final metric; ``[lo, hi]`` its 95% CI."""
+    """``diff`` = mean over common seeds of (optimised − fixed) final metric; ``[lo, hi]`` its 95% interval by
+    ``method`` (``bootstrap``, ``paired t`` below :data:`SMALL_N` seeds, ``none`` for one seed); ``identical``
+    when the difference is exactly 0 in every seed."""
 
     optimised: str
     fixed: str
@@ -35,6 +58,21 @@ class Comparison:
     diff: float
     lo: float
     hi: float
+    method: str = "bootstrap"
+    identical: bool = False
+
+    @property
+    def small(self) -> bool:
+        return self.seeds < SMALL_N
+
+    def interval_text(self) -> str:
+        """The interval as a reader should take it: identical results said so, small samples flagged."""
+        if self.identical:
+            return f"identical in all {self.seeds} paired seeds (difference 0 in every seed)"
+        if self.method == "none":
+            return f"{self.seeds} paired seed(s): no interval"
+        text = f"95% {self.method} interval [{self.lo:+.3f}, {self.hi:+.3f}], n = {self.seeds}"
+        return text + (f" (fewer than {SMALL_N} paired seeds: indicative only)" if self.small else "")
 
 
 def is_llm(cfg: dict[str, Any]) -> bool:
@@ -75,7 +113,8 @@ def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = No
         twin = twins[0]
         seeds = sorted(set(finals.get(agent, {})) & set(finals.get(twin, {})))
         d = np.array([finals[agent][s] - finals[twin][s] for s in seeds])
-        out.append(Comparison(agent, twin, len(seeds), *paired_bootstrap(d)))
+        out.append(Comparison(agent, twin, len(seeds), *paired_interval(d),
+                              identical=bool(len(d)) and bool(np.all(d == 0))))
     return out
 
 

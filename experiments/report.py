@@ -2,7 +2,8 @@
 
 Per experiment: the headline-metric curves (mean ± s.e.), a table per agent (final metric ± s.e., runs, LLM calls,
 tokens, wall time, invalid/fallback rates), every optimised meta-prompt agent beside its fixed-prompt twin with
-the paired difference and a bootstrap confidence interval over seeds (common random numbers make seeds paired),
+the paired difference and a 95% interval over seeds (common random numbers make seeds paired; bootstrap from 5
+paired seeds, the paired t-interval and a flag below; identical results said to be identical),
 and the best meta-prompts each optimiser found.
 """
 
@@ -92,9 +93,8 @@ def _table_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
 
 def _cmp_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
     head = ["optimised", "fixed twin", "paired seeds", f"Δ final {rep.metric_label} (optimised − fixed)",
-            "95% bootstrap CI"]
-    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), f"[{_fmt(c.lo)}, {_fmt(c.hi)}]"]
-            for c in rep.comparisons]
+            "interval"]
+    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), c.interval_text()] for c in rep.comparisons]
     return head, rows
 
 
@@ -114,7 +114,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
     """The Markdown twin; copies each plot beside ``dest`` as ``NAME_PLOT.png`` and links it relatively."""
     parts = ["# expobench report", "",
              "Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
-             "table gives the paired difference over common seeds with a 95% percentile bootstrap interval.", ""]
+             "table gives the paired difference over common seeds with a 95% interval (percentile bootstrap from "
+             "5 paired seeds; the paired t-interval, flagged, below 5).", ""]
     for rep in reports:
         parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.", ""]
         for p in rep.plots:
@@ -145,7 +146,8 @@ def render_html(reports: list[ExperimentReport]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>expobench report</title>"
              f"<style>{_CSS}</style></head><body><h1>expobench report</h1>",
              "<p>Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
-             "table gives the paired difference over common seeds with a 95% percentile bootstrap interval.</p>"]
+             "table gives the paired difference over common seeds with a 95% interval (percentile bootstrap from "
+             "5 paired seeds; the paired t-interval, flagged, below 5).</p>"]
     for rep in reports:
         parts.append(f"<section class='experiment'><h2>{html.escape(rep.name)}</h2>"
                      f"<p>Environment <code>{html.escape(rep.env_id)}</code>.</p>")

@@ -271,3 +271,21 @@ def test_resume_tolerates_floating_point_noise_in_replayed_actions_only(tmp_path
             run_experiment(cfg(tmp_path / "p"), progress=False)
     finally:
         AGENTS.pop("test_jittery", None)
+
+
+def test_paired_intervals_are_honest_at_small_n_and_identical_results_are_named():
+    import numpy as np
+    from scipy import stats
+
+    from expobench.experiments.comparisons import SMALL_N, Comparison, paired_interval
+
+    d = np.array([1.0, 3.0])
+    mean, lo, hi, method = paired_interval(d)
+    q = stats.t.ppf(0.975, 1)
+    assert method == "paired t" and mean == 2.0 and (lo, hi) == pytest.approx((2 - q, 2 + q))  # ±12.7: honest
+    assert paired_interval(np.arange(SMALL_N, dtype=float))[3] == "bootstrap"
+    assert paired_interval(np.array([0.5]))[3] == "none"
+    small = Comparison("expo", "fixed", 2, mean, lo, hi, method)
+    assert small.small and "fewer than 5 paired seeds" in small.interval_text() and "n = 2" in small.interval_text()
+    same = Comparison("expo", "fixed", 2, 0.0, 0.0, 0.0, "paired t", identical=True)
+    assert same.interval_text().startswith("identical in all 2 paired seeds") and "[" not in same.interval_text()
