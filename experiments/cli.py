@@ -264,8 +264,10 @@ def cmd_export_prompt(args: argparse.Namespace) -> int:
             entry["llm"] = {k: agent["llm"][k] for k in ("backend", "model")}
         header = (f"# Best meta-prompt found by agent {args.agent!r} in {args.out}: mean prompt score "
                   f"{top['mean_score']:.4f} over {top['uses']} uses (candidate {top['di_hash']}).\n"
-                  "# A fixed-prompt agent: add this entry to an experiment's `agents:` list.\n")
-        text = header + yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
+                  "# A fixed-prompt agent: paste it under an experiment's `agents:` (indented as a list item there).\n")
+        body = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
+        # indented like the items of a config's `agents:` list, so it pastes there as is
+        text = header + "".join("  " + line if line.strip() else line for line in body.splitlines(keepends=True))
     finally:
         store.close()
     if args.output:

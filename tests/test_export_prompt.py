@@ -83,3 +83,13 @@ def test_markdown_report_links_plots_copied_beside_it(tmp_path):
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text())
     assert len(links) == 2 and all((md_path.parent / link).is_file() for link in links)
     assert "| rnd | fixed | 2 |" in md_path.read_text()
+
+
+def test_exported_entry_pastes_under_an_indented_agents_list(tmp_path, capsys):
+    out = _optimised_run(tmp_path)
+    assert main(["export-prompt", str(out), "--agent", "rnd"]) == 0
+    exported = capsys.readouterr().out
+    config = ("name: pasted\nenv: {id: expobench/MAB-hard-v0}\nhorizon: 3\nllm: {backend: scripted}\n"
+              f"out: {tmp_path / 'p'}\nagents:\n  - {{name: ucb, kind: ucb}}\n{exported}")
+    cfg = parse_config(yaml.safe_load(config))
+    assert [a.name for a in cfg.agents] == ["ucb", "rnd_best"]
