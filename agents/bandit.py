@@ -63,13 +63,12 @@ class BanditAgent(Agent):
         for a group of agents (each agent's arrays become views of its row) and reused while the group is the
         same, so vectorised ``act_batch`` reads every agent's state without copying it each step."""
         stack = getattr(agents[0], "_stack", None)
-        if stack is None or stack[2] != len(agents) or any(
+        if stack is None or len(stack[0]) != len(agents) or any(
                 getattr(a, "_stack", None) is not stack or a._stack_row != i for i, a in enumerate(agents)):
-            counts, sums = np.stack([a.counts for a in agents]), np.stack([a.sums for a in agents])
-            stack = (counts, sums, len(agents))
+            stack = (np.stack([a.counts for a in agents]), np.stack([a.sums for a in agents]))
             for i, a in enumerate(agents):
-                a.counts, a.sums, a._stack, a._stack_row = counts[i], sums[i], stack, i
-        return stack[0], stack[1]
+                a.counts, a.sums, a._stack, a._stack_row = stack[0][i], stack[1][i], stack, i
+        return stack
 
 
 def argmax_rows(values: np.ndarray, agents: list[BanditAgent]) -> list[int]:

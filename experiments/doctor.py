@@ -18,6 +18,7 @@ from typing import Any
 
 from expobench.agents.llm import llamacpp_engine as engine
 from expobench.agents.llm.models import BUILTIN, file_sha256
+from expobench.agents.llm.types import ModelNotInstalled
 from expobench.settings import cache_root
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -124,15 +125,11 @@ def check_smoke(model: str | None = None) -> Check:
 
 
 def model_path(name: str) -> Path | None:
-    """Where a built-in model's file is (or will be, once assembled into the cache); None if its package is
-    missing."""
-    model = BUILTIN[name]
-    if model.chunked:
-        return cache_root() / "models" / model.filename
-    spec = importlib.util.find_spec(model.packages[0].replace("-", "_"))
-    if spec is None or not spec.submodule_search_locations:
+    """Where a built-in model's file is (or will be, once assembled); None when its package is missing."""
+    try:
+        return BUILTIN[name].file_path()
+    except ModelNotInstalled:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / model.filename
 
 
 def builtin_models() -> list[dict[str, Any]]:
@@ -141,9 +138,8 @@ def builtin_models() -> list[dict[str, Any]]:
     rows = []
     for name, model in BUILTIN.items():
         path = model_path(name)
-        installed = all(importlib.util.find_spec(p.replace("-", "_")) is not None for p in model.packages)
         present = path is not None and path.exists()
-        rows.append({"name": name, "path": str(path) if path is not None else None, "installed": installed,
+        rows.append({"name": name, "path": str(path) if path is not None else None, "installed": model.installed(),
                      "present": present, "size_mb": path.stat().st_size / 1e6 if present else None,
                      "sha256": model.sha256, "extra": model.extra})
     return rows
@@ -151,22 +147,17 @@ def builtin_models() -> list[dict[str, Any]]:
 
 def check_models() -> list[Check]:
     checks = []
-    for name, model in BUILTIN.items():
-        path = model_path(name)
-        installed = all(importlib.util.find_spec(p.replace("-", "_")) is not None for p in model.packages)
-        label = f"model {name}"
-        if path is None or not installed:
-            checks.append(Check(label, WARN, "packages not installed", f"pip install -e '.[{model.extra}]'"))
-        elif not path.exists():
+    for m in builtin_models():
+        label, path, extra = f"model {m['name']}", m["path"], m["extra"]
+        if path is None or not m["installed"]:
+            checks.append(Check(label, WARN, "packages not installed", f"pip install -e '.[{extra}]'"))
+        elif not m["present"]:
             checks.append(Check(label, OK, f"packages installed; assembled into {path} on first use"))
+        elif (digest := file_sha256(Path(path))) == m["sha256"]:
+            checks.append(Check(label, OK, f"{path} ({m['size_mb']:.0f} MB, sha256 {digest[:16]}… verified)"))
         else:
-            digest = file_sha256(path)
-            size = path.stat().st_size / 1e6
-            if digest == model.sha256:
-                checks.append(Check(label, OK, f"{path} ({size:.0f} MB, sha256 {digest[:16]}… verified)"))
-            else:
-                checks.append(Check(label, FAIL, f"{path} has sha256 {digest[:16]}…, expected {model.sha256[:16]}…",
-                                    f"delete {path} (it is re-assembled) or reinstall '.[{model.extra}]'"))
+            checks.append(Check(label, FAIL, f"{path} has sha256 {digest[:16]}…, expected {m['sha256'][:16]}…",
+                                f"delete {path} (it is re-assembled) or reinstall '.[{extra}]'"))
     return checks
 
 

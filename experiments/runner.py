@@ -89,12 +89,13 @@ class RunState:
     replay_steps: list[StepRow] = field(default_factory=list)
     replay_calls: dict[int, list[CallRow]] = field(default_factory=dict)
     calls: list[CallRow] = field(default_factory=list)
-    core: Any = None  # env.unwrapped (the batched path steps it directly)
-    batch_key: tuple[type, type] | None = None  # (agent class, env class) when the run may take the batched path
+    core: Any = field(init=False)  # env.unwrapped (the batched path steps it directly)
+    batch_key: tuple[type, type] | None = field(init=False)  # (agent, env class) when the batched path may apply
 
     def __post_init__(self) -> None:
         self.core = self.env.unwrapped
         cls, env_cls, spec = type(self.agent), type(self.core), self.env.spec
+        self.batch_key = None
         if (hasattr(cls, "act_batch") and hasattr(env_cls, "step_batch") and self.optimizer is None
                 and spec is not None and spec.max_episode_steps is None and not spec.additional_wrappers):
             self.batch_key = (cls, env_cls)
@@ -357,7 +358,7 @@ def _batch_groups(active: list[RunState]) -> tuple[list[tuple[type[Agent], list[
     groups: dict[tuple[type, type], list[RunState]] = {}
     rest = []
     for s in active:
-        if s.batch_key is not None and s.t > 0 and s.t >= len(s.replay_steps):
+        if s.batch_key is not None and s.t > 0 and not s.replaying:
             groups.setdefault(s.batch_key, []).append(s)
         else:
             rest.append(s)

@@ -57,16 +57,23 @@ def track(cfg: ExperimentConfig, store: RunStore) -> None:
         return
     tracked: dict[str, list[str]] = store.get_meta("tracked", {}) or {}
     runs = {r["run_id"]: r for r in store.runs() if r["status"] == "done"}
-    data = {run.run_id: run for group in load_runs(store, finished_only=True).values() for run in group}
+    pending = {}
     for tracker in cfg.tracking:
         key = _tracker_key(cfg, tracker)
-        new = [rid for rid in runs if rid not in set(tracked.get(key, [])) and rid in data]
+        done = set(tracked.get(key, []))
+        pending[key] = (tracker, [rid for rid in runs if rid not in done])
+    if not any(new for _, new in pending.values()):
+        return  # a re-run of a finished experiment reads no steps
+    data = {run.run_id: run for group in load_runs(store, finished_only=True).values() for run in group}
+    spec = metric_for(next(iter(runs.values()))["env_id"], store)
+    for key, (tracker, new) in pending.items():
+        new = [rid for rid in new if rid in data]
         if not new:
             continue
         if tracker.kind == "mlflow":
-            _log_mlflow(cfg, tracker, store, [runs[r] for r in new], data)
+            _log_mlflow(cfg, tracker, store, spec, [runs[r] for r in new], data)
         else:
-            _log_tensorboard(cfg, tracker, store, [runs[r] for r in new], data)
+            _log_tensorboard(cfg, tracker, spec, [runs[r] for r in new], data)
         tracked[key] = sorted({*tracked.get(key, []), *new})
         store.set_meta("tracked", tracked)
         store.flush()
@@ -86,8 +93,8 @@ def tensorboard_dir(cfg: ExperimentConfig, tracker: TrackingConfig) -> Path:
     return Path(tracker.logdir) if tracker.logdir is not None else cfg.out / "tensorboard"
 
 
-def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore, rows: list[dict[str, Any]],
-                data: dict[str, RunData]) -> None:
+def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore, spec: MetricSpec,
+                rows: list[dict[str, Any]], data: dict[str, RunData]) -> None:
     try:
         from mlflow import MlflowClient
         from mlflow.entities import Metric, Param, RunTag
@@ -115,7 +122,6 @@ def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore,
         child = client.create_run(experiment_id, run_name=row["run_id"], tags={
             "mlflow.parentRunId": parent, "expobench.experiment": cfg.name, "expobench.agent": row["agent"]})
         rid = child.info.run_id
-        spec = metric_for(row["env_id"], store)
         metrics = [Metric(k, float(v), 0, t) for k, curve in step_metrics(run, spec).items()
                    for t, v in enumerate(curve) if np.isfinite(v)]
         params = [Param(k, v) for k, v in _params(row).items()]
@@ -130,7 +136,7 @@ def _log_mlflow(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore,
         client.log_artifact(parent, str(path), "plots")
 
 
-def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunStore, rows: list[dict[str, Any]],
+def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, spec: MetricSpec, rows: list[dict[str, Any]],
                      data: dict[str, RunData]) -> None:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -140,7 +146,6 @@ def _log_tensorboard(cfg: ExperimentConfig, tracker: TrackingConfig, store: RunS
     for row in rows:
         writer = SummaryWriter(log_dir=str(root / row["run_id"]))
         try:
-            spec = metric_for(row["env_id"], store)
             for key, curve in step_metrics(data[row["run_id"]], spec).items():
                 for t, v in enumerate(curve):
                     if np.isfinite(v):

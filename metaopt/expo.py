@@ -83,8 +83,9 @@ class PoolOptimizer(MetaPromptOptimizer):
         return MetaPrompt(self.pool.descriptions[d], self.pool.instructions[i], ex, {"d": d, "i": i, "e": e})
 
     def add_candidates(self, descriptions: list[str] = (), instructions: list[str] = ()) -> None:
-        """Grow the pool (GPO as a candidate generator). Subclasses extend their per-arm state."""
-        raise NotImplementedError
+        """Grow the pool (GPO as a candidate generator, EXPO-GPO). Kinds that keep per-arm state extend it here;
+        the others cannot take new candidates."""
+        raise NotImplementedError(f"optimizer {self.kind!r} cannot add candidates to its pool (EXPO can)")
 
 
 def entropy(p: np.ndarray) -> float:

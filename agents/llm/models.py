@@ -27,6 +27,17 @@ class BuiltinModel:
     extra: str  # pip extra that installs the packages
     chunked: bool = True
 
+    def installed(self) -> bool:
+        """Whether every package that holds the model's bytes is installed."""
+        return all(importlib.util.find_spec(p.replace("-", "_")) is not None for p in self.packages)
+
+    def file_path(self) -> Path:
+        """Where the GGUF file is: in the model cache for chunked models (assembled there on first use), inside
+        its package otherwise (raises :class:`ModelNotInstalled` when that package is missing). Nothing is read."""
+        if self.chunked:
+            return cache_root() / "models" / self.filename
+        return _package_dir(self.packages[0], self) / self.filename
+
 
 BUILTIN: dict[str, BuiltinModel] = {
     m.name: m
@@ -81,7 +92,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _assemble(model: BuiltinModel) -> Path:
-    target = cache_root() / "models" / model.filename
+    target = model.file_path()
     if target.exists() and file_sha256(target) == model.sha256:
         return target
     parts = []
@@ -116,7 +127,7 @@ def resolve_model(name: str) -> tuple[Path, str]:
         if model.chunked:
             path = _assemble(model)
         else:
-            path = _package_dir(model.packages[0], model) / model.filename
+            path = model.file_path()
             if not path.exists():
                 raise ModelNotInstalled(f"{path} is missing; reinstall: pip install -e '.[{model.extra}]'")
         digest = file_sha256(path)
