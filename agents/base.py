@@ -38,7 +38,9 @@ class Decision:
     """What an agent decided this step.
 
     ``record`` holds agent-specific, JSON-serialisable fields the run store keeps with the step (raw LLM text,
-    parse status, prompt hashes, optimiser choices, ...). ``meta_prompt`` is the (D, I, E) an LLM agent used; the
+    parse status, prompt hashes, optimiser choices, ...). An agent that evaluates solutions besides the action it
+    plays (an LLM optimiser scoring all its proposals) lists the expected rewards of every evaluation of the step,
+    in order, under ``record["evaluated"]``; the metrics count evaluations from it (one per step without it). ``meta_prompt`` is the (D, I, E) an LLM agent used; the
     store keeps each distinct (D, I) once, by hash, so reports can show the text of the best meta-prompts.
     """
 
@@ -80,6 +82,12 @@ class Agent(ABC):
     def decide(self, observation: Any) -> DecisionGen:
         return Decision(self.act(observation))
         yield  # pragma: no cover  (makes this a generator)
+
+    def initial_evaluations(self) -> list[tuple[Any, float]]:
+        """The ``(action, expected_reward)`` pairs the agent evaluated before its first decision (a warm start or
+        an initial design), in order; the runner stores them with step 0, marked initial, and the metrics count them
+        as observations (best-so-far at t = 0 is the best of them). None by default."""
+        return []
 
     @abstractmethod
     def observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:

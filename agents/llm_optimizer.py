@@ -3,7 +3,8 @@ functions and tabular HPO, and the LLAMBO-style candidate sampler (§4.4).
 
 Each iteration asks ``n_proposals`` times with the same meta-prompt (the first at temperature 0, the rest at 1).
 Every valid proposal is evaluated and enters the history, as in OPRO; the iteration's action (what the env scores)
-is the best proposal of the batch. Exemplars (task heuristic): the top ``n_exemplars`` solutions by value, worst
+is the best proposal of the batch; the record lists every evaluation (``evaluated``), so metrics count
+evaluations, not iterations. Exemplars (task heuristic): the top ``n_exemplars`` solutions by value, worst
 first, best last. Prompt score: ``(b_s − v) / b_s`` for the temperature-0 proposal's value v, ``b_s`` the worst
 warm-start value; an invalid temperature-0 proposal scores 0. Proposals that parse but are invalid (a tour
 missing a node, a pair out of range) are counted failures; an iteration without any valid proposal plays the best
@@ -46,6 +47,10 @@ class OPROAgent(LLMAgent):
         for sol in self.task.warm_start(self.rng, self.params.warm_start):
             self.records.append((sol, self.task.value(sol)))
         self.b_s = max(v for _, v in self.records)
+        self.n_initial = len(self.records)
+
+    def initial_evaluations(self) -> list[tuple[Any, float]]:
+        return [(self.task.to_action(s), -v) for s, v in self.records[:self.n_initial]]
 
     def base_meta_prompt(self) -> MetaPrompt:
         return MetaPrompt(self.task.description(self.params.enhanced), self.task.instruction())
@@ -109,7 +114,8 @@ class OPROAgent(LLMAgent):
             _, best_sol, best_val = min(proposals, key=lambda r: r[2])
         record = {**usage, "text": texts[0] if texts else "", "texts": texts, "errors": errors,
                   "invalid": first is None, "fallback": fallback, "valid_proposals": len(proposals),
-                  "prompt_score": score, "prompt_hash": reqs[0].digest(), "best_value": best_val}
+                  "prompt_score": score, "prompt_hash": reqs[0].digest(), "best_value": best_val,
+                  "evaluated": [-v for _, _, v in proposals]}
         return Decision(self.task.to_action(best_sol), record)
 
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:

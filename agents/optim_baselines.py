@@ -46,7 +46,11 @@ class PointAgent(Agent):
         init = task.warm_start(rng, self.params.warm_start) if self.params.warm_start else []
         self.X = [np.asarray(p, dtype=np.float64) for p in init]
         self.y = [-task.value(p) for p in init]
+        self.n_initial = len(self.X)
         self.start()
+
+    def initial_evaluations(self) -> list[tuple[Any, float]]:
+        return [([float(v) for v in x], y) for x, y in zip(self.X[:self.n_initial], self.y[:self.n_initial])]
 
     def start(self) -> None:
         """Per-run state after the warm start."""

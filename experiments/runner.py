@@ -330,6 +330,11 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
             decision.action = _replayed_action(s, decision.action)
         obs, reward, terminated, truncated, info = s.env.step(decision.action)
         row = _step_row(s, decision, reward, info)
+        if s.t == 0:
+            initial = s.agent.initial_evaluations()
+            if initial:  # the warm start, stored with the first step and marked initial (METHODS §4.4)
+                row.record["initial"] = [{"action": to_jsonable(a), "expected_reward": float(r)}
+                                         for a, r in initial]
         if s.replaying:
             _check_replay(s, row)
         else:
