@@ -147,7 +147,8 @@ def _print_summary(store: Any, as_json: bool) -> None:
     metric = spec.name
     table = Table(title=f"{store.get_meta('name', store.out.name)}: final {spec.label} (mean ± s.e.)")
     diag_keys = sorted({k for s in summaries for k in s.diagnostics})
-    for col in ["agent", "runs", "T", metric, *diag_keys]:
+    budget = "evaluations" if any(s.axis == "evaluation" for s in summaries) else "T"
+    for col in ["agent", "runs", budget, metric, *diag_keys]:
         table.add_column(col, justify="left" if col == "agent" else "right")
     for s in summaries:
         diags = [f"{s.diagnostics[k]:.3f}" if k in s.diagnostics else "" for k in diag_keys]

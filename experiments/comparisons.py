@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from expobench.experiments.metrics import RunData, load_runs, metric_for
+from expobench.experiments.metrics import RunData, compared_length, load_runs, metric_for
 from expobench.experiments.store import RunStore
 
 
@@ -92,7 +92,7 @@ def agent_configs(store: RunStore) -> dict[str, dict[str, Any]]:
 
 def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Comparison]:
     """Every optimised LLM agent against its fixed-prompt twin (same kind and params; else the first fixed LLM
-    agent), paired by seed on the final value of the task's headline metric."""
+    agent), paired by seed on the final value of the task's headline metric (at the budget :func:`compared_length` gives)."""
     runs = store.runs()
     if not runs:
         return []
@@ -101,8 +101,8 @@ def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = No
     cfgs = agent_configs(store)
     finals = {}
     for agent, rs in data.items():
-        T = min(len(r.actions) for r in rs)
-        finals[agent] = {r.seed: float(spec.curve(r)[T - 1]) for r in rs if T > 0}
+        L = compared_length(spec, data, agent)
+        finals[agent] = {r.seed: float(spec.curve(r, L)[L - 1]) for r in rs if L > 0}
     fixed = [a for a, c in cfgs.items() if is_llm(c) and optimizer_kind(c) == "fixed"]
     out = []
     for agent, c in cfgs.items():

@@ -6,6 +6,7 @@ mean ± standard error over runs (s.e. = sample std / sqrt(n), 0 for a single ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,10 @@ from expobench.experiments.store import RunStore, StepRow
 
 @dataclass
 class RunData:
+    """One run's committed steps. ``initial``: expected rewards of the agent's initial evaluations (its warm start,
+    stored with step 0; empty when it had none). ``horizon``: the run's configured number of steps;
+    ``terminated``: the env ended the run before the horizon (e.g. OPRO's protocol stops when the truth is found)."""
+
     run_id: str
     agent: str
     seed: int
@@ -25,21 +30,34 @@ class RunData:
     optimal: np.ndarray
     optimal_actions: list[Any]
     records: list[dict[str, Any]]
+    initial: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    horizon: int = 0
+    terminated: bool = False
 
     @classmethod
-    def from_steps(cls, run_id: str, agent: str, seed: int, steps: list[StepRow]) -> RunData:
+    def from_steps(cls, run_id: str, agent: str, seed: int, steps: list[StepRow], horizon: int = 0,
+                   done: bool = False) -> RunData:
         def arr(xs: list[float | None]) -> np.ndarray:
             return np.array([np.nan if x is None else x for x in xs], dtype=float)
 
+        initial = arr([p["expected_reward"] for p in steps[0].record.get("initial", [])]) if steps else np.zeros(0)
         return cls(
             run_id, agent, seed, [s.action for s in steps], arr([s.reward for s in steps]),
             arr([s.expected_reward for s in steps]), arr([s.optimal_expected_reward for s in steps]),
-            [s.optimal_action for s in steps], [s.record for s in steps],
+            [s.optimal_action for s in steps], [s.record for s in steps], initial, horizon,
+            done and 0 < len(steps) < horizon,
         )
 
     @property
     def discrete(self) -> bool:
         return all(isinstance(a, int) and not isinstance(a, bool) for a in self.actions)
+
+    def evaluations(self) -> np.ndarray:
+        """Expected rewards of every evaluation after the initial ones, in order: a step's ``record["evaluated"]``
+        when the agent evaluated several solutions (an LLM optimiser's proposals), else its one action's."""
+        parts = [np.asarray(rec["evaluated"], dtype=float) if "evaluated" in rec else self.expected[t:t + 1]
+                 for t, rec in enumerate(self.records)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def cumulative_regret(run: RunData) -> np.ndarray:
@@ -47,40 +65,89 @@ def cumulative_regret(run: RunData) -> np.ndarray:
     return np.cumsum(run.optimal - run.expected)
 
 
-def best_so_far(run: RunData) -> np.ndarray:
-    """Best noise-free reward found up to each step, shape [T]."""
-    return np.maximum.accumulate(run.expected)
+def best_by_evaluation(run: RunData) -> np.ndarray:
+    """Best noise-free reward after the initial evaluations and ``e`` more, for e = 0..E: shape [1 + E]. Entry 0
+    is the best initial point (NaN for an agent without initial points); entry e counts the agent's first e
+    evaluations after them, so agents that evaluate several proposals per step are compared at equal
+    evaluations."""
+    head = float(np.nanmax(run.initial)) if len(run.initial) else np.nan
+    return np.fmax.accumulate(np.concatenate([[head], run.evaluations()]))
+
+
+def steps_to_truth(run: RunData) -> np.ndarray:
+    """Steps used so far until the env reported the truth found (``info["found"]``, OPRO's protocol), shape [T]:
+    ``min(t + 1, found step)``; a run that never finds it is censored at its length."""
+    found = [bool((rec.get("info") or {}).get("found")) for rec in run.records]
+    t = np.arange(1, len(found) + 1, dtype=float)
+    if any(found):
+        t = np.minimum(t, found.index(True) + 1)
+    return t
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A headline metric: a per-run curve over iterations, and which way is better (all of them: lower)."""
+    """A headline metric: a per-run curve and which way is better (all of them: lower).
+
+    ``axis``: what the curve is indexed by. ``round``/``iteration``: entry t is after step t + 1. ``evaluation``:
+    entry e is after the initial evaluations and e more (entry 0: the initial design alone), so every agent is
+    compared at equal numbers of evaluations, whatever it evaluates per step (METHODS §4.2-4.5)."""
 
     name: str
     label: str
     direction: str = "minimize"
+    axis: str = "iteration"
 
-    def curve(self, run: RunData) -> np.ndarray:
+    def curve(self, run: RunData, length: int | None = None) -> np.ndarray:
+        """The run's curve; with ``length``, cut to it, and a run the env ended early (``terminated``) held at its
+        last value up to it (a finished search stays where it finished)."""
+        c = self._curve(run)
+        if length is not None:
+            if run.terminated and 0 < len(c) < length:
+                c = np.concatenate([c, np.full(length - len(c), c[-1])])
+            c = c[:length]
+        return c
+
+    def _curve(self, run: RunData) -> np.ndarray:
         if self.name == "cumulative_regret":
             return cumulative_regret(run)
-        best = best_so_far(run)
-        if self.name == "best_loss":  # rewards are -MSE
+        if self.name == "steps_to_truth":
+            return steps_to_truth(run)
+        best = best_by_evaluation(run)
+        optimal = run.optimal[0] if len(run.optimal) else np.nan
+        if self.name in ("best_loss", "neg_best_score"):  # rewards are -MSE / CV scores (losses negated)
             return -best
         if self.name == "optimality_gap":  # rewards are -length; gap in percent
-            return (run.optimal - best) / np.abs(run.optimal) * 100.0
+            return (optimal - best) / np.abs(optimal) * 100.0
         if self.name == "simple_regret":
-            return run.optimal - best
-        if self.name == "neg_best_score":
-            return -best
+            return optimal - best
         raise ValueError(self.name)
+
+    def common_length(self, runs: Iterable[RunData]) -> int:
+        """The length every run's curve reaches: the budget at which agents are compared (on the evaluation axis,
+        1 + the fewest evaluations any run made). A run the env ended early reaches any length; when every run
+        did, the longest curve."""
+        runs = list(runs)
+        open_ = [len(self._curve(r)) for r in runs if not r.terminated]
+        if open_:
+            return min(open_)
+        return max((len(self._curve(r)) for r in runs), default=0)
+
+    @property
+    def axis_label(self) -> str:
+        return {"evaluation": "evaluations after the initial design", "round": "round"}.get(self.axis, "iteration")
+
+    def x(self, length: int) -> np.ndarray:
+        """The x values of a curve of ``length`` entries: 0.. on the evaluation axis, 1.. otherwise."""
+        return np.arange(length) if self.axis == "evaluation" else np.arange(1, length + 1)
 
 
 METRICS = {m.name: m for m in [
-    MetricSpec("cumulative_regret", "cumulative expected regret"),
-    MetricSpec("best_loss", "best MSE so far"),
-    MetricSpec("optimality_gap", "optimality gap (%)"),
-    MetricSpec("simple_regret", "simple regret"),
-    MetricSpec("neg_best_score", "negative best CV score so far"),
+    MetricSpec("cumulative_regret", "cumulative expected regret", axis="round"),
+    MetricSpec("best_loss", "best MSE so far", axis="evaluation"),
+    MetricSpec("optimality_gap", "optimality gap (%)", axis="evaluation"),
+    MetricSpec("simple_regret", "simple regret", axis="evaluation"),
+    MetricSpec("neg_best_score", "negative best CV score so far", axis="evaluation"),
+    MetricSpec("steps_to_truth", "steps until the truth is proposed", axis="iteration"),
 ]}
 METRIC_KEY = "expobench.metric"  # the env class's metadata entry that declares its headline metric
 
@@ -97,11 +164,14 @@ def declared_metric(env_id: str) -> str | None:
     return metadata.get(METRIC_KEY)
 
 
-def metric_for(env_id: str, store: RunStore | None = None) -> MetricSpec:
-    """The headline metric of ``env_id``: what its env class declares; for a stored experiment, what was declared
-    when it ran (kept in the store, so results stay readable without the env's code). Raises ValueError when
-    neither names a known metric."""
+def metric_for(env_id: str, store: RunStore | None = None, env: Any = None) -> MetricSpec:
+    """The headline metric of ``env_id``: for a stored experiment, what was declared when it ran (kept in the
+    store, so results stay readable without the env's code); else what the ``env`` instance declares (an env may
+    declare a metric per configuration, e.g. OPRO's protocol), else what its class declares. Raises ValueError
+    when none names a known metric."""
     name = store.get_meta("metric") if store is not None else None
+    if name is None and env is not None:
+        name = (getattr(env, "unwrapped", env).metadata or {}).get(METRIC_KEY)
     if name is None:
         name = declared_metric(env_id)
     if name not in METRICS:
@@ -146,7 +216,9 @@ def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class AgentSummary:
-    """Final values at the common horizon ``horizon`` (the shortest committed run of the agent)."""
+    """Final values at the common budget ``horizon``, counted along the metric's axis: rounds/iterations (the
+    shortest committed run of the agent) or, for optimisation tasks, evaluations after the initial design (the
+    fewest any run of any agent made, so agents are compared at equal evaluations)."""
 
     agent: str
     runs: int
@@ -157,11 +229,12 @@ class AgentSummary:
     metric_mean: float = float("nan")
     metric_se: float = float("nan")
     diagnostics: dict[str, float] = field(default_factory=dict)
+    axis: str = "round"
 
     def to_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "runs": self.runs, "horizon": self.horizon, "regret_mean": self.regret_mean,
-                "regret_se": self.regret_se, "metric": self.metric, "metric_mean": self.metric_mean,
-                "metric_se": self.metric_se, **self.diagnostics}
+        return {"agent": self.agent, "runs": self.runs, "horizon": self.horizon, "axis": self.axis,
+                "regret_mean": self.regret_mean, "regret_se": self.regret_se, "metric": self.metric,
+                "metric_mean": self.metric_mean, "metric_se": self.metric_se, **self.diagnostics}
 
 
 def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[RunData]]:
@@ -172,7 +245,8 @@ def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[Ru
             continue
         steps = store.steps(r["run_id"])
         if steps:
-            out.setdefault(r["agent"], []).append(RunData.from_steps(r["run_id"], r["agent"], r["seed"], steps))
+            out.setdefault(r["agent"], []).append(RunData.from_steps(
+                r["run_id"], r["agent"], r["seed"], steps, int(r["horizon"]), r["status"] == "done"))
     return out
 
 
@@ -181,15 +255,28 @@ def _rate(runs: list[RunData], key: str) -> float:
     return float(np.mean(flags)) if flags else float("nan")
 
 
-def summarize(store: RunStore) -> list[AgentSummary]:
-    """One summary per agent: final cumulative regret (mean ± s.e. over runs) and diagnostics.
+def compared_length(spec: MetricSpec, data: dict[str, list[RunData]], agent: str) -> int:
+    """Curve length at which ``agent``'s final value is read: on the evaluation axis the common budget of all
+    agents (equal evaluations); otherwise the agent's own shortest committed run."""
+    if spec.axis == "evaluation":
+        return spec.common_length(r for rs in data.values() for r in rs)
+    return spec.common_length(data[agent])
 
-    Runs are truncated to the shortest committed length of that agent so that unfinished runs do not bias the
-    mean. Bandit diagnostics (discrete actions): SuffFailFreq(T/2), K·MinFrac(T), GreedyFrac. LLM agents add
-    invalid_rate (share of decisions whose first answer did not parse), fallback_rate (share played by the
-    fallback action), and prompt tokens sent / evaluated by the backend per decision (their ratio shows prefix
-    reuse). HPO tasks add Bayesmark's normalised score.
+
+def summarize(store: RunStore) -> list[AgentSummary]:
+    """One summary per agent: the headline metric's final value and cumulative regret (mean ± s.e. over runs),
+    and diagnostics.
+
+    Final values are read at a common budget (:func:`compared_length`) so that unfinished runs do not bias the
+    mean and agents that evaluate several solutions per step are compared at equal evaluations. Bandit
+    diagnostics (discrete actions): SuffFailFreq(T/2), K·MinFrac(T), GreedyFrac. LLM agents add invalid_rate
+    (share of decisions whose first answer did not parse), fallback_rate (share played by the fallback action),
+    and prompt tokens sent / evaluated by the backend per decision (their ratio shows prefix reuse). HPO tasks
+    with random-search runs add Bayesmark's NORMED_MED and NORMED_MEAN at the compared budget
+    (:mod:`expobench.experiments.normalised`); a task whose runs ended early adds the share of runs that did.
     """
+    from expobench.experiments.normalised import Normaliser
+
     out = []
     stored = store.runs()
     if not stored:
@@ -199,21 +286,25 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     spec = metric_for(env_id, store)
     data = load_runs(store)
     calls = store.call_stats()
-    normalise = hpo_normaliser(data, {r["agent"]: r["kind"] for r in stored}) if spec.name == "neg_best_score" \
-        else None
+    normaliser = Normaliser.from_runs(data, {r["agent"]: r["kind"] for r in stored}) \
+        if spec.name == "neg_best_score" else None
     for agent, runs in data.items():
         T = min(len(r.actions) for r in runs)
         finals = np.array([cumulative_regret(r)[T - 1] for r in runs])
         m, se = mean_se(finals)
-        mm, mse = mean_se(np.array([spec.curve(r)[T - 1] for r in runs]))
+        L = compared_length(spec, data, agent)
+        mm, mse = mean_se(np.array([spec.curve(r, L)[L - 1] for r in runs]))
         diag: dict[str, float] = {}
         if spec.name == "cumulative_regret" and all(r.discrete for r in runs):
             k = _n_arms(runs, n_arms_by_run, store.get_meta("n_actions"))
             diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
             diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
             diag["greedy_frac"] = float(np.mean([greedy_frac(_cut(r, T), k) for r in runs]))
-        if normalise is not None:
-            diag["normalised_score"] = float(np.mean([normalise(best_so_far(r)[T - 1]) for r in runs]))
+        if normaliser is not None:
+            diag["normed_med"] = float(normaliser.normed_med(runs, L)[L - 1])
+            diag["normed_mean"] = float(normaliser.normed_mean(runs, L)[L - 1])
+        if any(r.terminated for rs in data.values() for r in rs):
+            diag["ended_early"] = float(np.mean([r.terminated for r in runs]))
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")
             diag["fallback_rate"] = _rate(runs, "fallback")
@@ -222,23 +313,10 @@ def summarize(store: RunStore) -> list[AgentSummary]:
             if decisions:  # prompt tokens sent vs evaluated by the backend (prefix reuse), per decision
                 diag["prompt_tok/dec"] = sum(c.get("prompt_tokens", 0) for c in stats) / decisions
                 diag["eval_tok/dec"] = sum(c.get("prompt_tokens_evaluated", 0) for c in stats) / decisions
-        out.append(AgentSummary(agent, len(runs), T, float(m), float(se), spec.name, float(mm), float(mse), diag))
+        budget = L - 1 if spec.axis == "evaluation" else L
+        out.append(AgentSummary(agent, len(runs), budget, float(m), float(se), spec.name, float(mm), float(mse),
+                                diag, spec.axis))
     return out
-
-
-def hpo_normaliser(data: dict[str, list[RunData]], kinds: dict[str, str]) -> Any:
-    """Bayesmark's normalised score for one HPO task (METHODS §4.5): ``(opt − best) / (opt − random_median)``
-    with ``opt`` the best score any run of the experiment found and ``random_median`` the median final best
-    score of the ``random_search`` runs (0 = the best found, 1 = random search). ``None`` without random search
-    runs or when they already reach ``opt``."""
-    rnd = [r for a, rs in data.items() if kinds.get(a) == "random_search" for r in rs if len(r.expected)]
-    if not rnd:
-        return None
-    opt = max(float(np.nanmax(r.expected)) for rs in data.values() for r in rs if len(r.expected))
-    median = float(np.median([np.nanmax(r.expected) for r in rnd]))
-    if not opt > median:
-        return None
-    return lambda best: (opt - float(best)) / (opt - median)
 
 
 def _cut(run: RunData, T: int) -> RunData:

@@ -10,13 +10,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from expobench.experiments.metrics import load_runs, mean_se, metric_for  # noqa: E402
+from expobench.experiments.metrics import compared_length, load_runs, mean_se, metric_for  # noqa: E402
 from expobench.experiments.store import RunStore  # noqa: E402
 
 
 def plot_metric(store: RunStore, path: Path | None = None) -> Path:
-    """The task's headline metric vs iteration (bandits: cumulative expected regret): mean line and ± s.e. band
-    per agent. Returns the PNG path (default ``OUT/regret.png`` for bandits, ``OUT/<metric>.png`` otherwise)."""
+    """The task's headline metric along its axis (bandits: cumulative expected regret per round; optimisation
+    tasks: per evaluation after the initial design, x = 0 being the initial design alone): mean line and ± s.e.
+    band per agent; on the evaluation axis a dashed line marks the budget every agent reached, where the summary
+    compares them. Returns the PNG path (default ``OUT/regret.png`` for bandits, ``OUT/<metric>.png``
+    otherwise)."""
     runs_by_agent = load_runs(store)
     if not runs_by_agent:
         raise ValueError(f"no committed steps in {store.out}: nothing to plot")
@@ -25,15 +28,17 @@ def plot_metric(store: RunStore, path: Path | None = None) -> Path:
     path = path or store.out / ("regret.png" if spec.name == "cumulative_regret" else f"{spec.name}.png")
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for agent, runs in runs_by_agent.items():
-        T = min(len(r.actions) for r in runs)
-        curves = np.stack([spec.curve(r)[:T] for r in runs])
+        T = spec.common_length(runs)
+        curves = np.stack([spec.curve(r, T) for r in runs])
         mean, se = mean_se(curves)
-        x = np.arange(1, T + 1)
+        x = spec.x(T)
         (line,) = ax.plot(x, mean, label=f"{agent} (n={len(runs)})")
         ax.fill_between(x, mean - se, mean + se, color=line.get_color(), alpha=0.2, linewidth=0)
+    if spec.axis == "evaluation":
+        budget = compared_length(spec, runs_by_agent, next(iter(runs_by_agent))) - 1
+        ax.axvline(budget, color="0.4", linestyle="--", linewidth=1, label=f"compared at {budget} evaluations")
     name = store.get_meta("name", store.out.name)
-    ax.set(xlabel="round" if spec.name == "cumulative_regret" else "iteration", ylabel=spec.label,
-           title=f"{name}: {spec.label} (mean ± s.e.)")
+    ax.set(xlabel=spec.axis_label, ylabel=spec.label, title=f"{name}: {spec.label} (mean ± s.e.)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

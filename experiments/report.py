@@ -77,7 +77,8 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 def _table_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
-    head = ["agent", "runs", "T", f"final {rep.metric_label}", "s.e.", "LLM calls", "tokens (prompt/completion)",
+    budget = "evaluations" if any(s.axis == "evaluation" for s in rep.summaries) else "T"
+    head = ["agent", "runs", budget, f"final {rep.metric_label}", "s.e.", "LLM calls", "tokens (prompt/completion)",
             "wall time (s)", "invalid rate", "fallback rate"]
     rows = []
     for s in rep.summaries:

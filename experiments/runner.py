@@ -281,7 +281,7 @@ def run_experiment(
     check_store(cfg, store)
     store.set_meta("name", cfg.name)
     store.set_meta("config", cfg.model_dump(mode="json"))
-    store.set_meta("metric", metric_for(cfg.env.id).name)
+    store.set_meta("metric", metric_for(cfg.env.id, env=make_env(cfg.env.id, cfg.env.kwargs)).name)
     specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
     clients = ClientPool(cfg, use_cache=use_cache)
     try:

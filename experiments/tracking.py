@@ -28,8 +28,8 @@ from expobench.experiments.store import RunStore
 
 
 def step_metrics(run: RunData, spec: MetricSpec) -> dict[str, np.ndarray]:
-    """Per-step metric curves of one run (each shape [T]) under the task's headline metric ``spec``; NaN entries
-    are not logged."""
+    """Per-step metric curves of one run (each shape [T]) and the task's headline metric ``spec`` on its own axis
+    (optimisation tasks: per evaluation, step 0 being the initial design); NaN entries are not logged."""
     out = {"reward": run.rewards, "regret": run.optimal - run.expected, "cumulative_regret": cumulative_regret(run)}
     if spec.name != "cumulative_regret":
         out[spec.name] = spec.curve(run)

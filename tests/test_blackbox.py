@@ -81,7 +81,8 @@ def test_gp_ei_beats_random_search_on_branin_over_10_seeds(tmp_path):
     final = {a: np.array([spec.curve(r)[-1] for r in sorted(rs, key=lambda r: r.seed)]) for a, rs in runs.items()}
     assert all(np.all(np.diff(spec.curve(r)) <= 1e-12) for rs in runs.values() for r in rs)  # best so far
     assert final["gp_ei"].mean() < final["random"].mean()
-    assert (final["gp_ei"] < final["random"]).sum() >= 7
+    # both start from the same initial design (it counts), so a seed where neither improves on it is a tie
+    assert (final["gp_ei"] < final["random"]).sum() >= 4 * max(1, (final["gp_ei"] > final["random"]).sum())
     assert not any(rec.get("fallback") for r in runs["gp_ei"] for rec in r.records)
 
 
@@ -134,3 +135,37 @@ def test_gp_agent_is_a_pure_function_of_its_rng():
     first = proposals()
     torch.manual_seed(123)  # a different global state must not matter
     assert np.array_equal(first, proposals())
+
+
+def test_best_so_far_at_t0_is_the_best_initial_point_for_every_agent(tmp_path):
+    """Initial points are observations (METHODS §4.4): every agent's simple regret at t = 0 is that of the best
+    point of the seed's initial design, and agents that evaluate several proposals per step are compared at equal
+    evaluations."""
+    from expobench.experiments.metrics import summarize
+    from expobench.experiments.seeding import seed_streams
+
+    texts = ['{"x1": 3.14, "x2": 2.27}', '{"x1": -3.1, "x2": 12.3}', '{"x1": 9.4, "x2": 2.5}']
+    llm = {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": texts}}
+    cfg = parse_config({"name": "bo", "env": {"id": "expobench/BO-Branin-v0"}, "horizon": 3, "seeds": [0, 1],
+                        "agents": [{"name": "random", "kind": "random_search"},
+                                   {"name": "gp_ei", "kind": "gp_ei", "params": {"num_restarts": 2, "raw_samples": 32}},
+                                   {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 3}},
+                                   {"name": "llambo", "kind": "llm_llambo", "params": {"n_proposals": 3}}],
+                        "llm": llm, "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    spec = metric_for(cfg.env.id)
+    with RunStore(tmp_path / "o", create=False) as store:
+        runs = load_runs(store)
+        summaries = {s.agent: s for s in summarize(store)}
+    env = BlackBoxEnv("branin")
+    for seed in (0, 1):
+        env.reset(seed=seed_streams(seed)[0])
+        best_initial = min(env.value(x) for x in env.warm_start) - env.optimal_value
+        for agent, rs in runs.items():
+            (r,) = [r for r in rs if r.seed == seed]
+            assert spec.curve(r)[0] == pytest.approx(best_initial, rel=1e-9), agent
+            assert len(r.initial) == 5
+    # the LLM agents evaluated 3 proposals per step (9 in all), the baselines 1 (3 in all): compared at 3
+    assert all(len(spec.curve(r)) == 10 for r in runs["opro"])
+    assert {s.horizon for s in summaries.values()} == {3}
+    assert all(s.axis == "evaluation" for s in summaries.values())

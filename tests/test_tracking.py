@@ -31,7 +31,7 @@ def test_mlflow_and_tensorboard_receive_every_run_once(tmp_path):
     child = children[rid]
     assert child.data.params["kind"] == "sobol" and child.data.params["seed"] == "1"
     history = client.get_metric_history(child.info.run_id, "simple_regret")
-    assert [m.step for m in history] == list(range(12))
+    assert [m.step for m in history] == list(range(13))  # per evaluation: step 0 is the initial design
     regret = client.get_metric_history(child.info.run_id, "regret")
     mine = steps[steps.run_id == rid].sort_values("t").regret.to_numpy()
     assert [m.value for m in sorted(regret, key=lambda m: m.step)] == pytest.approx(list(mine))
