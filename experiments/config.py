@@ -151,6 +151,11 @@ class ExperimentConfig(_Strict):
     name: str = Field(description="Experiment name.")
     env: EnvConfig = Field(description="The environment every run plays.")
     horizon: int = Field(100, ge=1, description="Decisions (rounds / iterations) per run.")
+    evaluations: int | None = Field(
+        None, ge=1, description="Evaluation budget of an optimisation task (LinReg, TSP, BO, HPO): a run stops once "
+        "it has made this many evaluations after its initial design, so an LLM agent that evaluates n_proposals per "
+        "iteration gets the budget of a one-per-step baseline; `horizon` then caps the steps and must be at least "
+        "this. None: every run takes `horizon` steps (agents are still compared at the evaluations all reached).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One run per seed and agent.")
     agents: list[AgentConfig] = Field(min_length=1, description="The agents to compare.")
     out: Path = Field(Path("runs/experiment"), description="Output directory (run store, plots).")
@@ -185,6 +190,20 @@ class ExperimentConfig(_Strict):
         if dup:
             raise ValueError(f"agent names must be unique; repeated: {', '.join(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _evaluation_budget(self) -> ExperimentConfig:
+        if self.evaluations is None:
+            return self
+        from expobench.experiments.metrics import METRICS, declared_metric
+
+        if METRICS[declared_metric(self.env.id)].axis != "evaluation":
+            raise ValueError(f"evaluations: {self.env.id} is not an optimisation task (its metric is counted per "
+                             "round); set horizon instead")
+        if self.horizon < self.evaluations:
+            raise ValueError(f"horizon ({self.horizon}) must be at least evaluations ({self.evaluations}): a "
+                             "baseline evaluates once per step")
+        return self
 
     def llm_for(self, agent: AgentConfig) -> LLMConfig:
         return agent.llm if agent.llm is not None else self.llm

@@ -36,17 +36,20 @@ class RunData:
 
     @classmethod
     def from_steps(cls, run_id: str, agent: str, seed: int, steps: list[StepRow], horizon: int = 0,
-                   done: bool = False) -> RunData:
+                   done: bool = False, budget: int | None = None) -> RunData:
+        """``done``: the run finished; with fewer steps than ``horizon`` and not by reaching its evaluation
+        ``budget`` (the config's ``evaluations``), the env ended it (``terminated``)."""
         def arr(xs: list[float | None]) -> np.ndarray:
             return np.array([np.nan if x is None else x for x in xs], dtype=float)
 
         initial = arr([p["expected_reward"] for p in steps[0].record.get("initial", [])]) if steps else np.zeros(0)
-        return cls(
+        run = cls(
             run_id, agent, seed, [s.action for s in steps], arr([s.reward for s in steps]),
             arr([s.expected_reward for s in steps]), arr([s.optimal_expected_reward for s in steps]),
             [s.optimal_action for s in steps], [s.record for s in steps], initial, horizon,
-            done and 0 < len(steps) < horizon,
         )
+        run.terminated = done and 0 < len(steps) < horizon and (budget is None or len(run.evaluations()) < budget)
+        return run
 
     @property
     def discrete(self) -> bool:
@@ -246,7 +249,8 @@ def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[Ru
         steps = store.steps(r["run_id"])
         if steps:
             out.setdefault(r["agent"], []).append(RunData.from_steps(
-                r["run_id"], r["agent"], r["seed"], steps, int(r["horizon"]), r["status"] == "done"))
+                r["run_id"], r["agent"], r["seed"], steps, int(r["horizon"]), r["status"] == "done",
+                r["config"].get("evaluations")))
     return out
 
 

@@ -66,7 +66,10 @@ def run_config(cfg: ExperimentConfig, spec: RunSpec) -> dict[str, Any]:
     agent = spec.agent.model_dump(mode="json")
     if to_jsonable(agent.get("llm")) is None and getattr(make_agent_cls(spec.agent.kind), "uses_llm", False):
         agent["llm"] = cfg.llm.model_dump(mode="json")
-    return {"env": cfg.env.model_dump(mode="json"), "horizon": cfg.horizon, "seed": spec.seed, "agent": agent}
+    out = {"env": cfg.env.model_dump(mode="json"), "horizon": cfg.horizon, "seed": spec.seed, "agent": agent}
+    if cfg.evaluations is not None:
+        out["evaluations"] = cfg.evaluations
+    return out
 
 
 def make_agent_cls(kind: str) -> type[Agent]:
@@ -86,6 +89,8 @@ class RunState:
     optimizer: MetaPromptOptimizer | None = None  # LLM agents: the run's meta-prompt optimiser
     t: int = 0
     done: bool = False
+    budget: int | None = None  # the config's evaluation budget (None: horizon steps)
+    evaluations: int = 0  # evaluations after the initial design so far
     replay_steps: list[StepRow] = field(default_factory=list)
     replay_calls: dict[int, list[CallRow]] = field(default_factory=dict)
     calls: list[CallRow] = field(default_factory=list)
@@ -137,7 +142,7 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, clients: C
     if agent.uses_llm:
         optimizer = build_optimizer(spec.agent.optimizer, agent.start_meta_prompt(),
                                     lambda: clients.get(clients.key_for(spec.agent, "optimizer")), agent_rng)
-    state = RunState(spec, env, agent, cfg.horizon, obs, optimizer)
+    state = RunState(spec, env, agent, cfg.horizon, obs, optimizer, budget=cfg.evaluations)
     if store.get_run(spec.run_id) is None:
         if isinstance(env.action_space, gym.spaces.Discrete) and store.get_meta("n_actions") is None:
             store.set_meta("n_actions", int(env.action_space.n))  # read by the bandit diagnostics
@@ -344,7 +349,8 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
             update_optimizer(s.optimizer, decision.record, s.t, float(reward))
         s.obs = obs
         s.t += 1
-        s.done = s.t >= s.horizon or bool(terminated)
+        s.evaluations += len(decision.record["evaluated"]) if "evaluated" in decision.record else 1
+        s.done = s.t >= s.horizon or bool(terminated) or (s.budget is not None and s.evaluations >= s.budget)
     wall = (time.perf_counter() - t0) / max(len(rows), 1)
     store.append_steps([(row, calls, wall, mp) for row, calls, mp in rows])
     return [(row.run_id, row.t) for row, _, _ in rows]

@@ -169,3 +169,27 @@ def test_best_so_far_at_t0_is_the_best_initial_point_for_every_agent(tmp_path):
     assert all(len(spec.curve(r)) == 10 for r in runs["opro"])
     assert {s.horizon for s in summaries.values()} == {3}
     assert all(s.axis == "evaluation" for s in summaries.values())
+
+
+def test_an_evaluation_budget_gives_llm_agents_and_baselines_the_same_evaluations(tmp_path):
+    from expobench.experiments.config import ConfigError
+    from expobench.experiments.metrics import summarize
+
+    texts = ['{"x1": 3.14, "x2": 2.27}', '{"x1": -3.1, "x2": 12.3}', '{"x1": 9.4, "x2": 2.5}']
+    base = {"name": "bo", "env": {"id": "expobench/BO-Branin-v0"}, "horizon": 8, "evaluations": 7, "seeds": [0],
+            "agents": [{"name": "random", "kind": "random_search"},
+                       {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 3}}],
+            "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": texts}},
+            "out": str(tmp_path / "o")}
+    run_experiment(parse_config(base), progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        runs = load_runs(store)
+        summaries = {s.agent: s for s in summarize(store)}
+    assert len(runs["random"][0].actions) == 7  # one evaluation per step: stops at the budget, before the horizon
+    assert len(runs["opro"][0].actions) == 3  # 3 proposals per step: 9 >= 7 after 3 steps
+    assert not any(r.terminated for rs in runs.values() for r in rs)
+    assert {s.horizon for s in summaries.values()} == {7}
+    with pytest.raises(ConfigError, match="horizon"):
+        parse_config({**base, "horizon": 5})
+    with pytest.raises(ConfigError, match="evaluations"):
+        parse_config({**base, "env": {"id": "expobench/MAB-hard-v0"}, "agents": [{"name": "u", "kind": "ucb"}]})
