@@ -87,27 +87,53 @@ _NUM = r"-?[0-9]+(?:\.[0-9]+)?"
 
 
 class LinRegTask(OptimizationTask):
+    """Linear regression (``expobench.envs.linreg``) under the env's protocol (METHODS §4.2).
+
+    ``expo``: D and I in the system message, exemplars ``w=.., b=..`` with values to 2 decimals. ``opro`` (OPRO's
+    script): proposals snapped to integers (round half to even), values shown truncated to integers, exemplars
+    as OPRO lays them out (``input:`` / ``value:`` lines), D saying the pairs are in descending order of value;
+    the agent sends D, exemplars and I as one user message, all samples at temperature 1."""
+
     name = "linreg"
     noun = "pair"
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.protocol = getattr(env, "protocol", "expo")
+        self.n_exemplars = 20
+        self.dedupe_step = self.protocol == "opro"  # OPRO evaluates the distinct snapped pairs of a step
+
     def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[tuple[float, float]]:
-        return [(float(rng.integers(10, 21)), float(rng.integers(10, 21))) for _ in range(n)]
+        """The env's warm start (shared by every agent of a seed); beyond the env's ``n_warm_start``, topped up
+        from ``rng`` with the same distribution."""
+        return [(float(w), float(b)) for w, b in _env_warm_start(self.env, rng, n)]
 
     def value(self, solution: tuple[float, float]) -> float:
         return self.env.loss(*solution)
 
     def description(self, enhanced: bool) -> str:
-        text = ("You are minimising a function of two numbers, w and b. Below are (w, b) pairs that have been "
-                "tried, each with its function value; lower values are better.")
+        if self.protocol == "opro":
+            text = ("You are helping to minimise a function of two input variables, w and b. Below are (w, b) "
+                    "pairs with the function value at each, arranged in descending order of their values; lower "
+                    "values are better.")
+        else:
+            text = ("You are minimising a function of two numbers, w and b. Below are (w, b) pairs that have been "
+                    "tried, each with its function value; lower values are better.")
         return text + (ENHANCED if enhanced else "")
 
     def instruction(self) -> str:
+        if self.protocol == "opro":
+            return ("Give a new (w, b) pair that is different from all pairs above and has a function value lower "
+                    "than any of them. Do not write code. The output must end with the pair as [w, b], where w "
+                    "and b are numerical values.")
         return ("Propose a new pair (w, b) that differs from every pair above and should have a lower function "
                 "value than all of them. Do not write code. End your answer with the pair as [w, b], where w and "
                 "b are numbers.")
 
     def render_one(self, solution: tuple[float, float], value: float) -> str:
         w, b = solution
+        if self.protocol == "opro":
+            return f"input:\nw={_fmt(w)}, b={_fmt(b)}\nvalue:\n{int(value)}"
         return f"w={_fmt(w)}, b={_fmt(b)}\nvalue: {value:.2f}"
 
     def constraint(self) -> Constraint:
@@ -117,10 +143,12 @@ class LinRegTask(OptimizationTask):
     def parse(self, text: object) -> tuple[tuple[float, float] | None, str | None]:
         if not isinstance(text, str):
             return None, f"expected text, got {type(text).__name__}"
-        found = re.findall(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*\]", text)
+        found = re.findall(rf"\[\s*(?:w\s*=\s*)?({_NUM})\s*,\s*(?:b\s*=\s*)?({_NUM})\s*\]", text)
         if not found:
             return None, f"no [w, b] pair in {text[:60]!r}"
         w, b = (float(v) for v in found[-1])
+        if self.protocol == "opro":  # OPRO rounds proposals to the integers its prompt shows
+            w, b = float(np.round(w)), float(np.round(b))
         if not (np.isfinite(w) and np.isfinite(b)) or max(abs(w), abs(b)) > self.env.action_space.high[0]:
             return None, f"pair [{w}, {b}] outside the allowed range"
         return (w, b), None
@@ -130,34 +158,67 @@ class LinRegTask(OptimizationTask):
 
 
 class TSPTask(OptimizationTask):
+    """Traveling salesman (``expobench.envs.tsp``) under the env's protocol (METHODS §4.3). The prompt lists
+    ``env.coords`` exactly (expo: to the env's ``decimals``; opro: integers).
+
+    ``expo``: tours may be written from any node (rotated to start at 0), lengths shown rounded, 20 exemplars.
+    ``opro`` (OPRO's script): a tour must start at node 0 to be valid, lengths shown truncated to integers, 10
+    exemplars laid out as ``<trace> .. </trace>`` / ``length:``, D saying they are in descending order of length;
+    the agent re-samples until it has ``n_proposals`` valid tours (``resample``)."""
+
     name = "tsp"
     noun = "trace"
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.protocol = getattr(env, "protocol", "expo")
+        self.n_exemplars = 10 if self.protocol == "opro" else 20
+        self.resample = self.protocol == "opro"
+
     def warm_start(self, rng: np.random.Generator, n: int = 5) -> list[list[int]]:
-        return [[0, *(int(v) for v in rng.permutation(np.arange(1, self.env.n)))] for _ in range(n)]
+        """The env's warm start (shared by every agent of a seed); beyond the env's ``n_warm_start``, topped up
+        from ``rng`` with the same distribution."""
+        return [[int(v) for v in t] for t in _env_warm_start(self.env, rng, n)]
 
     def value(self, solution: list[int]) -> float:
         from expobench.envs.tsp import tour_length
 
         return tour_length(self.env.dist, solution)
 
+    def points(self) -> str:
+        """``(i): (x, y)`` for every point, exactly the env's coordinates."""
+        d = getattr(self.env, "decimals", 0)
+        return ", ".join(f"({i}): ({_coord(c[0], d)}, {_coord(c[1], d)})" for i, c in enumerate(self.env.coords))
+
     def description(self, enhanced: bool) -> str:
-        pts = ", ".join(f"({i}): ({c[0]:.0f}, {c[1]:.0f})" for i, c in enumerate(self.env.coords))
-        text = (f"You are solving a traveling salesman problem with {self.env.n} points, given as (index): (x, y): "
-                f"{pts}. A trace visits every point exactly once and returns to its start; its length is the sum of "
-                "the Euclidean distances along it. Below are traces that have been tried with their lengths; "
-                "shorter is better.")
+        if self.protocol == "opro":
+            text = (f"You are given {self.env.n} points with coordinates, as (index): (x, y): {self.points()}. "
+                    "Below are previous traces with their lengths, arranged in descending order of their lengths; "
+                    "lower values are better.")
+        else:
+            text = (f"You are solving a traveling salesman problem with {self.env.n} points, given as (index): "
+                    f"(x, y): {self.points()}. A trace visits every point exactly once and returns to its start; "
+                    "its length is the sum of the Euclidean distances along it. Below are traces that have been "
+                    "tried with their lengths; shorter is better.")
         return text + (ENHANCED.replace("pairs", "traces") if enhanced else "")
 
     def instruction(self) -> str:
+        if self.protocol == "opro":
+            return ("Give a new trace that is different from all traces above and has a length lower than any of "
+                    "them. The trace must visit every point exactly once. Write the trace between <trace> and "
+                    "</trace>.")
         return (f"Propose a new trace that starts at 0, visits all {self.env.n} points exactly once, differs from "
                 "every trace above and should be shorter than all of them. Do not write code. Give the trace as "
                 "<trace>0,3,1,...</trace>.")
 
     def render_one(self, solution: list[int], value: float) -> str:
+        if self.protocol == "opro":
+            return f"<trace> {','.join(map(str, solution))} </trace>\nlength:\n{int(value)}"
         return f"<trace>{','.join(map(str, solution))}</trace>\nlength: {value:.0f}"
 
     def constraint(self) -> Constraint:
+        if self.protocol == "opro":
+            return Constraint(regex=rf"<trace> ?0(, ?[0-9]{{1,2}}){{{self.env.n - 1}}} ?</trace>")
         return Constraint(regex=rf"<trace>0(,[0-9]{{1,2}}){{{self.env.n - 1}}}</trace>")
 
     def parse(self, text: object) -> tuple[list[int] | None, str | None]:
@@ -172,6 +233,8 @@ class TSPTask(OptimizationTask):
         tour = [int(p) for p in parts]
         if sorted(tour) != list(range(self.env.n)):
             return None, f"trace is not a permutation of 0..{self.env.n - 1}"
+        if self.protocol == "opro" and tour[0] != 0:
+            return None, "trace does not start at 0"
         k = tour.index(0)
         return tour[k:] + tour[:k], None
 
@@ -284,6 +347,20 @@ class HPOTask(PointTask):
 
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def _coord(v: float, decimals: int) -> str:
+    """A coordinate written with ``decimals`` places (the env's coordinates are rounded to them, so the text is
+    exact)."""
+    return f"{float(v) + 0.0:.{decimals}f}"
+
+
+def _env_warm_start(env: Any, rng: np.random.Generator, n: int) -> list[Any]:
+    """The first ``n`` of the env's warm start; beyond its ``n_warm_start``, more from ``env.sample_warm_start``."""
+    sols = list(env.warm_start[:n])
+    if n > env.n_warm_start:
+        sols += env.sample_warm_start(rng, n - env.n_warm_start)
+    return sols
 
 
 def task_for(env: Any) -> OptimizationTask:

@@ -1,11 +1,24 @@
-"""OPRO's traveling-salesman task (METHODS §4.3) with its exact optimum.
+"""OPRO's traveling-salesman task (METHODS §4.3) with its exact optimum, under two protocols.
 
-An instance: ``n`` points with coordinates ~ U[-100, 100]² from ``instance_seed``. Action: a tour, a permutation of
-``0..n-1`` (``MultiDiscrete([n] * n)``); the tour is closed (returns to its first node). Reward: −length. A
-non-permutation is invalid: reward ``-invalid_penalty`` (twice the longest possible tour), ``info["valid"]``
-False. ``info``: ``length``, ``valid``, ``expected_reward`` (= reward), ``optimal_expected_reward`` (−optimal
-length). The optimum comes from exact Held-Karp dynamic programming (vectorised over subsets; n = 20 takes
-seconds) and is cached on disk per instance.
+Coordinates: ``protocol="expo"`` (default) draws U[-100, 100]² and rounds them to ``decimals`` (default 0:
+integers, rounded to nearest); ``protocol="opro"`` draws U[-100, 100] and truncates to integers, as OPRO does.
+Either way ``coords`` holds exactly the numbers the prompt shows and the tours are scored on them (no rounding
+between what the LLM reads and what is measured).
+
+Instances. ``instance_seed=None`` (default): every ``reset(seed=s)`` draws the coordinates from ``s`` (all agents
+of one run seed share the instance; different seeds are different instances); an int declares one instance for
+every seed. The warm start (``warm_start`` after reset: ``n_warm_start`` distinct random tours from node 0; under
+opro none of optimal length) is drawn from the reset seed on a stream of its own, so every agent of a seed starts
+from the same tours. ``reset()`` without a seed keeps the instance; ``__init__`` leaves the instance of
+``instance_seed`` (0 when None).
+
+Action: a tour, a permutation of ``0..n-1`` (``MultiDiscrete([n] * n)``); the tour is closed (returns to its first
+node). Reward: −length. A non-permutation is invalid: reward ``-invalid_penalty`` (twice the longest possible
+tour), ``info["valid"]`` False. ``info``: ``length``, ``valid``, ``expected_reward`` (= reward),
+``optimal_expected_reward`` (−optimal length of the current instance), ``found`` (a tour of optimal length, up to
+1e-9 relative); under opro ``found`` ends the episode (``terminated``). The optimum comes from exact Held-Karp
+dynamic programming (vectorised over subsets; n = 20 takes seconds) and is cached on disk per instance (keyed by
+the coordinates).
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ import numpy as np
 from gymnasium import spaces
 
 from expobench.settings import cache_root
+
+_WARM_STREAM = 1  # warm-start tours: rng ``default_rng([seed, 1])``, independent of the coordinates' stream
 
 
 def held_karp(dist: np.ndarray) -> tuple[float, list[int]]:
@@ -71,8 +86,15 @@ def brute_force(dist: np.ndarray) -> float:
     return min(tour_length(dist, [0, *p]) for p in permutations(range(1, n)))
 
 
-def instance(n: int, instance_seed: int) -> np.ndarray:
-    return np.random.default_rng(instance_seed).uniform(-100, 100, size=(n, 2))
+def instance(n: int, instance_seed: int, protocol: str = "expo", decimals: int = 0) -> np.ndarray:
+    """Coordinates ``[n, 2]`` of instance ``instance_seed``: expo, U[-100, 100]² rounded to ``decimals`` (what the
+    prompt shows); opro, U[-100, 100] truncated to integers (all x first, then all y, as OPRO draws them)."""
+    rng = np.random.default_rng(instance_seed)
+    if protocol == "opro":
+        xy = np.trunc(np.stack([rng.uniform(-100, 100, n), rng.uniform(-100, 100, n)], axis=1))
+    else:
+        xy = np.round(rng.uniform(-100, 100, size=(n, 2)), decimals)
+    return xy + 0.0  # no negative zeros (the prompt would show "-0")
 
 
 def optimal_tour(coords: np.ndarray, cache: bool = True) -> tuple[float, list[int]]:
@@ -97,24 +119,62 @@ class TSPEnv(gym.Env):
 
     Args:
         n: number of points (3..22; the exact optimum is computed by Held-Karp and cached).
-        instance_seed: seed of the coordinates (uniform in [−100, 100]²).
+        instance_seed: None (default) = each reset seed its own instance; an int = one instance for every seed.
+        protocol: ``expo`` (coordinates rounded to ``decimals``) or ``opro`` (integer coordinates, ends on the
+            optimum). decimals: expo's coordinate precision (0: integers; opro is always 0).
+        n_warm_start: random warm-start tours drawn per seed (``warm_start``).
 
     ``info``: ``length``, ``valid`` (False for a non-permutation, rewarded ``-invalid_penalty``),
-    ``expected_reward`` (= reward), ``optimal_expected_reward`` (−optimal length).
+    ``expected_reward`` (= reward), ``optimal_expected_reward`` (−optimal length), ``found`` (a tour of optimal
+    length).
     """
 
     metadata = {"render_modes": [], "expobench.metric": "optimality_gap"}  # headline metric (experiments.metrics)
 
-    def __init__(self, n: int = 10, instance_seed: int = 0) -> None:
+    def __init__(self, n: int = 10, instance_seed: int | None = None, protocol: str = "expo", decimals: int = 0,
+                 n_warm_start: int = 5) -> None:
+        from expobench.envs.linreg import check_protocol
+
         if not 3 <= n <= 22:
             raise ValueError(f"n must be in [3, 22] (exact optimum by Held-Karp), got {n}")
-        self.n = n
-        self.coords = instance(n, instance_seed)
-        self.dist = np.linalg.norm(self.coords[:, None] - self.coords[None], axis=-1)
-        self.optimal_length, self.optimal_tour = optimal_tour(self.coords)
-        self.invalid_penalty = 2.0 * n * float(self.dist.max())
+        self.protocol = check_protocol(protocol)
+        if not 0 <= decimals <= 6 or (protocol == "opro" and decimals != 0):
+            raise ValueError(f"decimals: need 0..6 (and 0 under protocol opro: integer coordinates), got {decimals}")
+        if n_warm_start < 1:
+            raise ValueError(f"n_warm_start: need >= 1, got {n_warm_start}")
+        self.n, self.decimals, self.n_warm_start = n, int(decimals), int(n_warm_start)
+        self.instance_seed = instance_seed
         self.action_space = spaces.MultiDiscrete([n] * n)
         self.observation_space = spaces.Discrete(1)
+        first = 0 if instance_seed is None else int(instance_seed)
+        self._build(first)
+        self.warm_start = self.sample_warm_start(np.random.default_rng([first, _WARM_STREAM]), self.n_warm_start)
+
+    def _build(self, seed: int) -> None:
+        """Instance ``seed``: coordinates, distances, exact optimum (cached on disk), invalid-tour penalty."""
+        self.instance = int(seed)
+        self.coords = instance(self.n, seed, self.protocol, self.decimals)
+        self.dist = np.linalg.norm(self.coords[:, None] - self.coords[None], axis=-1)
+        self.optimal_length, self.optimal_tour = optimal_tour(self.coords)
+        self.invalid_penalty = 2.0 * self.n * float(self.dist.max())
+
+    def is_optimal(self, length: float) -> bool:
+        return length <= self.optimal_length * (1 + 1e-9) + 1e-9
+
+    def sample_warm_start(self, rng: np.random.Generator, k: int) -> list[list[int]]:
+        """``k`` distinct random tours from node 0 (opro: none of optimal length, as OPRO excludes its optimum)."""
+        tours: list[list[int]] = []
+        n_distinct = 1
+        for m in range(2, self.n):
+            n_distinct *= m  # (n-1)! tours start at 0
+        for _ in range(100 * k + 100):
+            if len(tours) >= min(k, n_distinct):
+                break
+            t = [0, *(int(v) for v in rng.permutation(np.arange(1, self.n)))]
+            if t in tours or (self.protocol == "opro" and self.is_optimal(tour_length(self.dist, t))):
+                continue
+            tours.append(t)
+        return tours
 
     def is_tour(self, action: Any) -> bool:
         try:
@@ -125,12 +185,18 @@ class TSPEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        return 0, {}
+        if seed is not None:
+            if self.instance_seed is None and seed != self.instance:
+                self._build(int(seed))
+            self.warm_start = self.sample_warm_start(np.random.default_rng([int(seed), _WARM_STREAM]),
+                                                     self.n_warm_start)
+        return 0, {"instance": self.instance}
 
     def step(self, action):
         valid = self.is_tour(action)
         length = tour_length(self.dist, [int(v) for v in np.asarray(action).reshape(-1)]) if valid else float("inf")
         reward = -length if valid else -self.invalid_penalty
+        found = valid and self.is_optimal(length)
         info = {"length": length, "valid": valid, "expected_reward": reward,
-                "optimal_expected_reward": -self.optimal_length}
-        return 0, reward, False, False, info
+                "optimal_expected_reward": -self.optimal_length, "found": found}
+        return 0, reward, bool(found and self.protocol == "opro"), False, info

@@ -1,5 +1,7 @@
 """The OPRO-style agents' rendered prompts (system: D and I; user: exemplars and, for LLAMBO, the target) and their
-output constraints, per task, against golden files. Regenerate deliberately with UPDATE_GOLDEN=1."""
+output constraints, per task, against golden files. Regenerate deliberately with UPDATE_GOLDEN=1 (optionally
+GOLDEN_CASES=name,name to regenerate only those). The ``*-protocol-opro`` cases render OPRO's own protocol (one user
+message, instruction last, integer values)."""
 
 import os
 from pathlib import Path
@@ -15,19 +17,22 @@ CASES = {
     "linreg-opro": ("expobench/LinReg-w2-b30-v0", "llm_opro", {}),
     "linreg-enhanced": ("expobench/LinReg-w2-b30-v0", "llm_opro", {"enhanced": True}),
     "tsp10-opro": ("expobench/TSP-10-v0", "llm_opro", {}),
+    "linreg-protocol-opro": ("expobench/LinReg-w15-b14-v0", "llm_opro", {}, {"protocol": "opro"}),
+    "tsp10-protocol-opro": ("expobench/TSP-10-v0", "llm_opro", {}, {"protocol": "opro"}),
     "branin-opro": ("expobench/BO-Branin-v0", "llm_opro", {}),
     "branin-llambo": ("expobench/BO-Branin-v0", "llm_llambo", {}),
     "hpo-dt-iris-opro": ("expobench/HPO-dt-iris-v0", "llm_opro", {}),
 }
 
 
-def rendered(env_id: str, kind: str, params: dict) -> str:
+def rendered(env_id: str, kind: str, params: dict, env_kwargs: dict | None = None) -> str:
     import gymnasium as gym
 
-    cfg = parse_config({"name": "g", "env": {"id": env_id}, "horizon": 10, "seeds": [0],
+    env_kwargs = env_kwargs or {}
+    cfg = parse_config({"name": "g", "env": {"id": env_id, "kwargs": env_kwargs}, "horizon": 10, "seeds": [0],
                         "agents": [{"name": "a", "kind": kind, "params": params}],
                         "llm": {"backend": "scripted"}})
-    env = gym.make(env_id).unwrapped
+    env = gym.make(env_id, **env_kwargs).unwrapped
     env.reset(seed=0)
     agent = make_agent(kind, params)
     agent.configure(agent_config=cfg.agents[0], experiment=cfg, seed=0)
@@ -44,7 +49,8 @@ def test_opro_rendering_matches_golden_file(case, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPOBENCH_CACHE", str(tmp_path / "cache"))  # HPO warm-start evaluations
     path = GOLDEN / f"{case}.txt"
     text = rendered(*CASES[case])
-    if os.environ.get("UPDATE_GOLDEN"):
+    only = os.environ.get("GOLDEN_CASES")
+    if os.environ.get("UPDATE_GOLDEN") and (not only or case in only.split(",")):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"golden file missing: run with UPDATE_GOLDEN=1 to create {path}"
