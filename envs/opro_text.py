@@ -311,8 +311,9 @@ class PointTask(OptimizationTask):
 
 
 class HPOTask(PointTask):
-    """Tabular HPO (``expobench.envs.hpo``): a configuration of named hyperparameters; its value is the negative CV score
-    (lower is better), so scores keep the same form as the other tasks."""
+    """Tabular HPO (``expobench.envs.hpo``): a configuration of named hyperparameters; its value is the env's CV loss,
+    the negated reward (negative accuracy, or the loss itself: MSE, MAE, log loss; lower is better), so scores keep
+    the same form as the other tasks."""
 
     name = "hpo"
     noun = "configuration"
@@ -320,7 +321,7 @@ class HPOTask(PointTask):
     def __init__(self, env: Any) -> None:
         OptimizationTask.__init__(self, env)
         self.space = env.space
-        self.lower_bound = -1.0 if env.is_classification else 0.0
+        self.lower_bound = -1.0 if env.metric == "acc" else 0.0  # negative accuracy >= -1; a loss >= 0
 
     def value(self, solution: tuple[float, ...]) -> float:
         return -self.env.evaluate(np.asarray(solution, dtype=np.float64))[0]
@@ -333,8 +334,8 @@ class HPOTask(PointTask):
 
     def _problem(self) -> str:
         return (f"a hyperparameter configuration.\n{self.env.describe_task()}\nThe value of a configuration is "
-                "its negative cross-validation score. Below are configurations that have been evaluated, each "
-                "with its value; lower values are better.")
+                f"its cross-validated {self.env.loss_description}. Below are configurations that have been "
+                "evaluated, each with its value; lower values are better.")
 
     def description(self, enhanced: bool) -> str:
         return (f"You are tuning {self._problem()}"

@@ -1,5 +1,6 @@
 """Tabular HPO: 25 registered tasks with LLAMBO's spaces, deterministic cached evaluations, shared initial
-points, validation, the HPO text task, and agents through the runner."""
+points, validation, the HPO text task, and agents through the runner. The protocols' definitions (split, CV,
+models, metrics, LLAMBO's reference numbers) are pinned in test_hpo_protocols.py."""
 
 import json
 
@@ -22,8 +23,12 @@ def test_all_25_tasks_are_registered_with_their_spaces():
     for m in MODELS:
         for d in DATASETS:
             env = gym.make(f"expobench/HPO-{m}-{d}-v0").unwrapped
-            assert env.space.names == tuple(p.name for p in SPACES[m])
+            assert env.space.names == tuple(p.name for p in SPACES["llambo"][m])
+            assert env.protocol == "llambo" and env.metric == ("acc" if d != "diabetes" else "mse")
     assert HPOEnv(model="svm").space.dim == 3 and HPOEnv(model="mlp_sgd").space.dim == 6
+    assert HPOEnv(model="mlp_sgd", protocol="bayesmark").space.dim == 8  # + tol, validation_fraction
+    env = gym.make("expobench/HPO-dt-iris-v0", protocol="bayesmark", metric="nll").unwrapped  # config kwargs
+    assert (env.protocol, env.metric) == ("bayesmark", "nll")
 
 
 def test_checker_and_scores():
@@ -31,10 +36,11 @@ def test_checker_and_scores():
     check_env(env, skip_render_check=True)
     env.reset(seed=0)
     _, r, _, _, info = env.step(env.warm_start[0])
-    assert 0.0 <= r <= 1.0 and 0.0 <= info["test_score"] <= 1.0 and info["score"] == r
+    assert 0.0 <= r <= 1.0 and 0.0 <= info["test_score"] <= 1.0 and info["score"] == r and info["loss"] == -r
     reg = HPOEnv("diabetes", "dt")
     reg.reset(seed=0)
-    assert reg.step(reg.warm_start[0])[1] <= 0.0
+    _, r, _, _, info = reg.step(reg.warm_start[0])
+    assert r < 0.0 and info["loss"] == -r  # the reward is the negated MSE
 
 
 def test_evaluations_are_deterministic_and_cached_across_instances():
@@ -50,13 +56,15 @@ def test_evaluations_are_deterministic_and_cached_across_instances():
     assert b._fit(b.space.to_dict(x)) == b.evaluate(x)  # recomputing gives the cached value
 
 
-def test_initial_points_are_fixed_per_seed_and_valid():
-    env = HPOEnv("digits", "svm")
-    p0, p0b, p1 = env.initial_points(0), env.initial_points(0), env.initial_points(1)
+@pytest.mark.parametrize("protocol", ["llambo", "bayesmark"])
+@pytest.mark.parametrize("seed", [0, 12])  # llambo: LLAMBO's configurations for seeds 0-9, Sobol beyond
+def test_initial_points_are_fixed_per_seed_and_valid(protocol, seed):
+    env = HPOEnv("digits", "svm", protocol=protocol)
+    p0, p0b, p1 = env.initial_points(seed), env.initial_points(seed), env.initial_points(seed + 1)
     assert np.array_equal(p0, p0b) and not np.array_equal(p0, p1) and p0.shape == (5, 3)
     assert all(env.space.check(p) is None for p in np.vstack([p0, p1]))
-    env.reset(seed=7)
-    assert np.array_equal(env.warm_start, env.initial_points(7))
+    env.reset(seed=seed + 7)
+    assert np.array_equal(env.warm_start, env.initial_points(seed + 7))
 
 
 def test_invalid_configuration_raises_naming_the_parameter():
@@ -75,10 +83,14 @@ def test_invalid_configuration_raises_naming_the_parameter():
 
 
 def test_bad_names_list_the_allowed_values():
-    with pytest.raises(ValueError, match="allowed: digits, wine"):
+    with pytest.raises(ValueError, match="dataset: unknown 'mnist'; allowed: digits, wine"):
         HPOEnv("mnist", "rf")
-    with pytest.raises(ValueError, match="allowed: rf, svm"):
+    with pytest.raises(ValueError, match="model: unknown 'xgboost'; allowed: rf, svm"):
         HPOEnv("iris", "xgboost")
+    with pytest.raises(ValueError, match="protocol: unknown 'LLAMBO'; allowed: llambo, bayesmark"):
+        HPOEnv("iris", "rf", protocol="LLAMBO")
+    with pytest.raises(ValueError, match="metric: unknown 'mae'.*allowed: acc, nll"):
+        HPOEnv("iris", "rf", protocol="bayesmark", metric="mae")
 
 
 def test_hpo_text_task():
