@@ -14,10 +14,16 @@ heuristic exemplars). Subclasses implement :meth:`base_meta_prompt`, :meth:`prop
 :meth:`task_observe`. :meth:`ask` runs one question through the parse → re-ask → fallback policy: a failed parse
 is re-asked up to ``max_retries`` times (new request seeds), then the declared fallback is used; both events are
 counted in the step's record (``invalid``: the first answer failed; ``fallback``: no answer parsed).
+
+Off-line scoring (GPO, METHODS §5): :meth:`score_prompt` answers with a given meta-prompt on a *probe* -- a
+shallow copy of the agent whose task state is cut back ``lag`` iterations by the agent's :meth:`task_state_at`
+hook, with its own copies of every mutable object and of the rng -- and returns the answer's prompt score without
+acting. Agents that do not implement the hook cannot be scored off-line (GPO's ``scoring: segment`` still works).
 """
 
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -115,6 +121,7 @@ class LLMAgent(Agent):
         self.t = 0
         self.seed_base = int(rng.integers(2**31 - 1))
         self.task_reset(env)
+        self.state_marks = [self.task_mark()]
 
     def task_reset(self, env: gym.Env) -> None:
         """Task state at the start of a run (after ``self.env``/``self.rng`` are set)."""
@@ -128,6 +135,57 @@ class LLMAgent(Agent):
     def observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         self.task_observe(action, reward, info)
         self.t += 1
+        self.state_marks.append(self.task_mark())
+
+    # -- off-line scoring (probes) -------------------------------------------------------------------------
+    def task_mark(self) -> Any:
+        """A small marker of the task state at the start of an iteration, kept for every iteration in
+        ``state_marks`` (e.g. how many records a history held), so :meth:`task_state_at` can cut state back."""
+        return None
+
+    def task_state_at(self, lag: int) -> None:
+        """Hook called on a probe (a shallow copy of this agent whose ``t`` is already ``lag`` iterations back,
+        ``state_marks`` cut to match): make its task state what it was at the start of iteration ``t``, as fresh
+        objects (copy lists, never append to the real agent's), and set anything a probe does differently."""
+        raise NotImplementedError(f"agent {self.kind!r} cannot cut its task state back (no task_state_at)")
+
+    def can_score_offline(self) -> bool:
+        return type(self).task_state_at is not LLMAgent.task_state_at
+
+    def probe(self, lag: int = 0) -> LLMAgent:
+        """A copy of this agent as it was ``lag`` iterations ago; deciding with it leaves this agent untouched."""
+        if not 0 <= lag <= self.t:
+            raise ValueError(f"lag {lag} outside [0, {self.t}]")
+        probe = copy.copy(self)
+        probe.rng = copy.deepcopy(self.rng)
+        probe.t = self.t - lag
+        probe.state_marks = self.state_marks[:probe.t + 1]
+        probe.task_state_at(lag)
+        return probe
+
+    def probe_exemplars(self) -> str | None:
+        """The task heuristic's exemplars for this agent's state (a probe re-renders them for its earlier state)."""
+        ctx = self.proposal_context()
+        return ctx.exemplar_candidates[ctx.heuristic] if ctx.exemplar_candidates else None
+
+    def score_prompt(self, mp: MetaPrompt, lag: int = 0) -> Generator[list[LLMRequest], list[list[Completion]], float]:
+        """The prompt score of the answer this agent would give with ``mp`` at its state ``lag`` iterations back
+        (the exemplars re-rendered for that state), without acting: the LLM requests are yielded like a decision's,
+        so they batch with the others and a resumed run replays them."""
+        probe = self.probe(lag)
+        if lag and mp.exemplars is not None:
+            mp = mp.with_exemplars(probe.probe_exemplars())
+        decision = yield from probe.decide_with(mp)
+        return float(decision.record["prompt_score"])
+
+    def prompt_score_definition(self) -> str:
+        """One line saying what the prompt score measures (shown to an optimiser LLM)."""
+        return "how good the agent's answer was at that point of the run, from 0 to 1; higher is better"
+
+    def recent_interactions(self) -> str | None:
+        """A short excerpt of recent interactions with their true round numbers, or None to use the proposal
+        context's ``recent``."""
+        return None
 
     # -- helpers -------------------------------------------------------------------------------------------
     def request_seed(self, attempt: int, sub: int = 0) -> int:

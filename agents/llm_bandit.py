@@ -74,9 +74,10 @@ class LLMBanditAgent(LLMAgent):
         def candidate(j: int) -> str:
             return bt.render_history(self.design, K, actions, rewards, orders[j])
 
-        def recent() -> str:
+        def recent() -> str:  # the last 10 rounds, raw, with their true round numbers
             raw = bt.Design(self.design.code[:2] + "R" + self.design.code[3:])
-            return bt.render_history(raw, K, actions[-10:], rewards[-10:])
+            lines = bt.render_history(raw, K, actions, rewards).splitlines()
+            return "\n".join(lines[:1] + lines[1:][-10:])
 
         return ProposalContext(t=self.t, exemplar_candidates=LazyTexts(len(orders), candidate), heuristic=0,
                                fixed_domain=True, recent_text=recent, horizon=self.horizon)
@@ -152,3 +153,12 @@ class LLMBanditAgent(LLMAgent):
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         self.actions.append(int(action))
         self.rewards.append(float(reward))
+
+    # -- off-line scoring hooks (GPO) ---------------------------------------------------------------------
+    def task_state_at(self, lag: int) -> None:
+        self.actions = self.actions[:self.t]
+        self.rewards = self.rewards[:self.t]
+
+    def prompt_score_definition(self) -> str:
+        return ("the expected reward of the agent's choice under the average rewards observed so far "
+                "(Σ p_i·mean_i over its answer distribution p), from 0 to 1; higher is better")

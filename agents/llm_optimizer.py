@@ -182,6 +182,37 @@ class OPROAgent(LLMAgent):
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         pass
 
+    # -- off-line scoring hooks (GPO) ---------------------------------------------------------------------
+    def task_mark(self) -> int:
+        """Records held at the start of an iteration (warm start included)."""
+        return len(self.records)
+
+    def task_state_at(self, lag: int) -> None:
+        """A probe: the records as they were ``lag`` iterations ago (a copy); only the temperature-0 proposal,
+        which is what the prompt score reads."""
+        self.records = list(self.records[:self.state_marks[self.t]])
+        self.params = self.params.model_copy(update={"n_proposals": 1})
+
+    def probe_exemplars(self) -> str:
+        return self.task.render_exemplars(self._heuristic())
+
+    def prompt_score_definition(self) -> str:
+        return ("the improvement of the value of the agent's temperature-0 proposal over the worst initial "
+                f"{self.task.noun}, as a share of the most possible (0: no better, or invalid; 1: optimal); higher "
+                "is better")
+
+    def recent_interactions(self, rounds: int = 5) -> str:
+        """The best valid proposal of each of the last ``rounds`` iterations, with its true round number."""
+        marks, lines = self.state_marks, []
+        for r in range(max(0, self.t - rounds), self.t):
+            batch = self.records[marks[r]:marks[r + 1]]
+            if batch:
+                s, v = min(batch, key=lambda x: x[1])
+                lines.append(f"Round {r + 1} ({len(batch)} valid proposals), the best:\n{self.task.render_one(s, v)}")
+            else:
+                lines.append(f"Round {r + 1}: no valid proposal")
+        return "\n\n".join(lines) if lines else "No rounds have been played yet."
+
 
 class LLAMBOAgentParams(OPROAgentParams):
     target_alpha: float = Field(0.1, ge=0.0, description="Target value best − α·(observed range) asked for.")

@@ -5,6 +5,7 @@ The runner holds one optimiser per LLM-agent run (``Fixed`` when the agent has n
 step (:func:`decide_with_optimizer`)::
 
     ctx = agent.proposal_context()                 # what the task offers: exemplar candidates, recent history
+    ctx = offer_probes(agent, ctx)                 # + off-line scoring of a meta-prompt (GPO), score definition
     mp = yield from optimizer.propose_steps(ctx)   # Q = (D, I, E); its own LLM requests batch with the agents'
     decision = yield from agent.decide_with(mp)    # the agent acts with Q and reports the prompt score
     ... env.step, agent.observe ...
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from expobench.agents.base import DecisionGen
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.base import Fixed, MetaPromptOptimizer
 
 
@@ -76,12 +77,33 @@ def resolve_pool(opt_cfg: Any, base: MetaPrompt, optimizer_llm: Callable[[], Any
 def decide_with_optimizer(agent: Any, optimizer: MetaPromptOptimizer) -> DecisionGen:
     """One decision of an LLM agent with the meta-prompt its run's optimiser proposes; the step's record gets the
     meta-prompt's hashes and candidate ids and the optimiser's diagnostics."""
-    mp = yield from optimizer.propose_steps(agent.proposal_context())
+    mp = yield from optimizer.propose_steps(offer_probes(agent, agent.proposal_context()))
     decision = yield from agent.decide_with(mp)
     decision.record.update(llm=True, mp_hash=mp.digest(), di_hash=mp.di_digest(), mp_ids=dict(mp.ids),
                            optimizer=optimizer.record())
     decision.meta_prompt = mp
     return decision
+
+
+def offer_probes(agent: Any, ctx: ProposalContext) -> ProposalContext:
+    """Fill what the agent offers an optimiser beyond the task's context: off-line scoring of a meta-prompt on
+    its current or an earlier state (``ctx.score``, when the agent can cut its state back), the prompt score's
+    one-line definition, and recent interactions with true round numbers (when the agent renders its own)."""
+    if ctx.score is None and getattr(agent, "can_score_offline", lambda: False)():
+        ctx.score = agent.score_prompt
+    if not ctx.score_definition and hasattr(agent, "prompt_score_definition"):
+        ctx.score_definition = agent.prompt_score_definition()
+    if hasattr(agent, "recent_interactions"):
+        fallback = ctx.recent_text
+
+        def recent() -> str:
+            text = agent.recent_interactions()
+            if text is None:
+                return fallback() if callable(fallback) else fallback
+            return text
+
+        ctx.recent_text = recent
+    return ctx
 
 
 def update_optimizer(optimizer: MetaPromptOptimizer, record: dict[str, Any], t: int, reward: float) -> None:

@@ -100,9 +100,17 @@ class SlidingWindowUCBPool(RandomPool):
 MARKED = re.compile(r"<START>(.*?)<END>", re.S)
 
 
-def parse_marked(text: str) -> str | None:
-    """The text between ``<START>`` and ``<END>`` (the last such span), stripped; None if absent or empty."""
-    found = MARKED.findall(text or "")
+def parse_marked(text: str, lenient: bool = False) -> str | None:
+    """The text between ``<START>`` and ``<END>`` (the last such span), stripped; None if absent or empty.
+
+    ``lenient`` (GPO): a reply whose last ``<START>`` has no closing ``<END>`` (cut off by the token limit, or
+    the marker forgotten) gives the rest of the reply after it; a reply without ``<START>`` still fails."""
+    text = text or ""
+    found = MARKED.findall(text)
+    if lenient:
+        head, sep, tail = text.rpartition("<START>")
+        if sep and "<END>" not in tail:
+            return tail.strip() or None
     return found[-1].strip() or None if found else None
 
 

@@ -188,9 +188,13 @@ def test_edit_budget_schedule():
     assert edit_budget(0, 10) == 50
     assert edit_budget(10, 10) == 10
     assert edit_budget(5, 10) == 30
-    assert edit_budget(3, 10, decay="fixed") == 50
+    assert edit_budget(3, 10, decay="none") == edit_budget(3, 10, decay="fixed") == 50
     assert edit_budget(5, 10, decay="linear") == 30
-    assert edit_budget(0, 10, decay="warmup") == 10 and edit_budget(1, 10, decay="warmup") == 50
+    # warm-up share 0.2 of 10 steps: the budget rises over steps 0-1, then the cosine decay runs over steps 2-10
+    assert [edit_budget(s, 10, warmup=0.2) for s in (0, 1, 2, 10)] == [17, 33, 50, 10]
+    assert [edit_budget(s, 10, decay="none", warmup=0.2) for s in (0, 2, 9)] == [17, 50, 50]
+    with pytest.raises(ValueError, match="decay"):
+        edit_budget(0, 10, decay="warmup")
     values = [edit_budget(s, 20) for s in range(21)]
     assert values == sorted(values, reverse=True)
 
@@ -222,7 +226,7 @@ def test_retrieval_returns_most_similar_last():
 
 def test_gpo_writes_marked_candidates_and_selects_the_best(scripted_llm):
     llm = scripted_llm(["<START>better instruction A<END>", "no markers here", "<START>better instruction B<END>"])
-    opt = GPO(BASE, GPOParams(n_candidates=3, segment=2, horizon=20), embedder=HashEmbedder(16))
+    opt = GPO(BASE, GPOParams(scoring="segment", n_candidates=3, segment=2, horizon=20), embedder=HashEmbedder(16))
     opt.reset(np.random.default_rng(0))
     used = []
     for t in range(7):  # base (2 iterations), candidate A (2), candidate B (2), then selection at t = 6

@@ -67,6 +67,10 @@ class LazyTexts(Sequence[str]):
         return self._done[i]
 
 
+#: ``score(mp, lag)``: a generator yielding LLM requests and returning the prompt score of an answer with ``mp``.
+ScoreFn = Callable[["MetaPrompt", int], Generator[list[LLMRequest], list[list[Completion]], float]]
+
+
 @dataclass
 class ProposalContext:
     """What the task offers the optimiser at iteration ``t``.
@@ -74,8 +78,14 @@ class ProposalContext:
     ``exemplar_candidates``: rendered exemplar sequences to choose among (EXPO-ES); index ``heuristic`` is the
     task's default choice. ``fixed_domain``: candidate ``j`` means the same thing every iteration (e.g. the j-th
     rotation of a bandit summary), so per-candidate running sums are meaningful. ``recent``: a short excerpt of
-    recent interactions (GPO's task examples), given as text or as a function rendering it on first use.
-    ``horizon``: the run's number of iterations.
+    recent interactions with their true round numbers (GPO's task examples), given as text or as a function
+    rendering it on first use. ``horizon``: the run's number of iterations.
+
+    Off-line evaluation (GPO, METHODS §5), filled by the runner's composition from the agent when the agent can
+    do it: ``score(mp, lag)`` is a generator that yields the LLM requests of the agent's answer with ``mp`` at
+    its state ``lag`` iterations back (0 = now) and returns that answer's prompt score, without acting (the
+    agent's real state and rng are untouched). ``score_definition`` says in one line what the prompt score means
+    for the task (shown to an optimiser LLM).
     """
 
     t: int
@@ -84,6 +94,8 @@ class ProposalContext:
     fixed_domain: bool = False
     recent_text: str | Callable[[], str] = ""
     horizon: int = 0
+    score: ScoreFn | None = None
+    score_definition: str = ""
 
     @property
     def recent(self) -> str:
