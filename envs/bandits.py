@@ -136,12 +136,26 @@ def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:
 
 
 class TwoLevelBandit(MeansBandit):
-    """Bernoulli bandit with one best arm (``best_arm``, 0-based) at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2."""
+    """Bernoulli bandit with one best arm at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2.
 
-    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int = 0, horizon: int | None = None):
-        super().__init__(two_level_means(n_arms, delta, best_arm), "bernoulli", horizon=horizon)
+    ``best_arm``: the best arm's position (0-based), or ``None`` (the default) to draw it uniformly per seed at
+    ``reset`` (from the dynamics stream: the reward noise stays the same, so common random numbers hold). A fixed
+    position lets a model's preference for one button (often the first) pass for learning; reproduction configs
+    that follow a paper set it explicitly. The position in play is ``best_arm_position`` and each step's
+    ``info["optimal_action"]`` (stored per step)."""
+
+    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int | None = None,
+                 horizon: int | None = None):
+        super().__init__(two_level_means(n_arms, delta, 0 if best_arm is None else best_arm), "bernoulli",
+                         horizon=horizon)
         self.delta = delta
         self.best_arm = best_arm
+        self.best_arm_position = 0 if best_arm is None else best_arm
+
+    def _init_dynamics(self) -> None:
+        if self.best_arm is None:
+            self.best_arm_position = int(self._dyn_rng.integers(self.n_arms))
+        self._means = np.asarray(two_level_means(self.n_arms, self.delta, self.best_arm_position))
 
 
 class PiecewiseStationaryBandit(MeansBandit):

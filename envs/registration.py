@@ -8,8 +8,8 @@ import gymnasium as gym
 
 _BANDITS = {
     "expobench/MAB-v0": ("expobench.envs.bandits:MeansBandit", {"means": [0.3, 0.5, 0.7]}),
-    "expobench/MAB-hard-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 5, "delta": 0.2, "best_arm": 0}),
-    "expobench/MAB-easy-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 4, "delta": 0.5, "best_arm": 0}),
+    "expobench/MAB-hard-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 5, "delta": 0.2}),
+    "expobench/MAB-easy-v0": ("expobench.envs.bandits:TwoLevelBandit", {"n_arms": 4, "delta": 0.5}),
     "expobench/MAB-hard-changepoint-v0": ("expobench.envs.bandits:PiecewiseStationaryBandit", {"period": 50}),
     "expobench/MAB-hard-drift-v0": ("expobench.envs.bandits:DriftingBandit", {"drift_std": 0.02}),
     "expobench/MAB-gaussian-v0": (

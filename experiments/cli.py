@@ -159,7 +159,21 @@ def _print_summary(store: Any, as_json: bool) -> None:
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
+    _print_positions(store, console)
     _print_comparisons(store, console, metric)
+
+
+def _print_positions(store: Any, console: Any) -> None:
+    """The best-arm position warning, or the final regret by best-arm position when positions vary."""
+    from expobench.experiments.metrics import load_runs, position_warning, regret_by_position
+
+    data = load_runs(store)
+    warning = position_warning(data)
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    for agent, by in regret_by_position(data).items():
+        cells = ", ".join(f"best arm at {p}: {m:.2f} (n={n})" for p, (m, n) in by.items())
+        console.print(f"{agent}: final regret by best-arm position -- {cells}", highlight=False, markup=False)
 
 
 def _print_comparisons(store: Any, console: Any, metric: str) -> None:

@@ -209,6 +209,40 @@ def greedy_frac(run: RunData, n_arms: int) -> float:
     return hits / rounds if rounds else float("nan")
 
 
+def best_arm_position(run: RunData) -> int | None:
+    """The best arm's position in a stationary bandit run (every step's optimal action, when they agree)."""
+    arms = {a for a in run.optimal_actions if isinstance(a, int) and not isinstance(a, bool)}
+    return arms.pop() if len(arms) == 1 and len(run.optimal_actions) else None
+
+
+def position_warning(data: dict[str, list[RunData]]) -> str | None:
+    """A warning when every stationary bandit run of the experiment has its best arm at one position: an agent
+    that favours that position (many LLMs favour the first button) then scores well without learning."""
+    positions = {best_arm_position(r) for rs in data.values() for r in rs}
+    if len(positions) != 1 or None in positions:
+        return None
+    (pos,) = positions
+    seeds = len({r.seed for rs in data.values() for r in rs})
+    return (f"every seed ({seeds}) has the best arm at position {pos}: an agent that favours that position scores "
+            "well without learning; leave the env's best_arm unset to draw the position per seed")
+
+
+def regret_by_position(data: dict[str, list[RunData]]) -> dict[str, dict[int, tuple[float, int]]]:
+    """Final cumulative regret per agent and best-arm position: ``{agent: {position: (mean, runs)}}``; empty
+    unless the stationary bandit runs put the best arm at more than one position."""
+    positions = {best_arm_position(r) for rs in data.values() for r in rs}
+    if None in positions or len(positions) < 2:
+        return {}
+    out: dict[str, dict[int, tuple[float, int]]] = {}
+    for agent, rs in data.items():
+        T = min(len(r.actions) for r in rs)
+        by: dict[int, list[float]] = {}
+        for r in rs:
+            by.setdefault(best_arm_position(r), []).append(float(cumulative_regret(r)[T - 1]))
+        out[agent] = {p: (float(np.mean(v)), len(v)) for p, v in sorted(by.items())}
+    return out
+
+
 def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values, dtype=float)
     n = values.shape[axis]

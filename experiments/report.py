@@ -1,7 +1,8 @@
 """``expobench report OUT...``: a self-contained HTML page (plots embedded) and its Markdown twin.
 
 Per experiment: the headline-metric curves (mean ± s.e.), a table per agent (final metric ± s.e., runs, LLM calls,
-tokens, wall time, invalid/fallback rates), every optimised meta-prompt agent beside its fixed-prompt twin with
+tokens, time per run, invalid/fallback rates; the experiment's wall time once; a warning when every
+bandit seed has the best arm at one position, and regret by position when positions vary), every optimised meta-prompt agent beside its fixed-prompt twin with
 the paired difference and a 95% interval over seeds (common random numbers make seeds paired; bootstrap from 5
 paired seeds, the paired t-interval and a flag below; identical results said to be identical),
 and the best meta-prompts each optimiser found.
@@ -12,14 +13,21 @@ from __future__ import annotations
 import base64
 import html
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from expobench.experiments.comparisons import Comparison, compare_to_fixed, optimiser_best_prompts
-from expobench.experiments.metrics import AgentSummary, load_runs, metric_for, summarize
+from expobench.experiments.metrics import (
+    AgentSummary,
+    load_runs,
+    metric_for,
+    position_warning,
+    regret_by_position,
+    summarize,
+)
 from expobench.experiments.plots import plot_all
 from expobench.experiments.store import RunStore
 
@@ -35,6 +43,9 @@ class ExperimentReport:
     comparisons: list[Comparison]
     best_prompts: dict[str, list[dict[str, Any]]]
     plots: list[Path]
+    notes: list[str] = field(default_factory=list)  # warnings a reader must see (e.g. a fixed best-arm position)
+    by_position: dict[str, dict[int, tuple[float, int]]] = field(default_factory=dict)
+    wall_s: float | None = None  # the experiment's wall time (all runs in lockstep)
 
 
 def analyse(out: Path) -> ExperimentReport:
@@ -51,8 +62,11 @@ def analyse(out: Path) -> ExperimentReport:
         comparisons = compare_to_fixed(store, data)
         best = optimiser_best_prompts(store, data)
         plots = plot_all(store)
+        warning = position_warning(data)
+        wall = store.get_meta("wall_s")
         return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
-                                comparisons, best, plots)
+                                comparisons, best, plots, [warning] if warning else [], regret_by_position(data),
+                                None if wall is None else float(wall))
     finally:
         store.close()
 
@@ -79,16 +93,29 @@ def _fmt(x: float, digits: int = 3) -> str:
 def _table_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
     budget = "evaluations" if any(s.axis == "evaluation" for s in rep.summaries) else "T"
     head = ["agent", "runs", budget, f"final {rep.metric_label}", "s.e.", "LLM calls", "tokens (prompt/completion)",
-            "wall time (s)", "invalid rate", "fallback rate"]
+            "time per run (s)", "invalid rate", "fallback rate"]
     rows = []
     for s in rep.summaries:
         u = rep.usage.get(s.agent, {})
         rows.append([
             s.agent, str(s.runs), str(s.horizon), _fmt(s.metric_mean), _fmt(s.metric_se), str(int(u.get("calls", 0))),
-            f"{int(u.get('prompt_tokens', 0))}/{int(u.get('completion_tokens', 0))}", _fmt(u.get("wall_s", 0.0), 1),
+            f"{int(u.get('prompt_tokens', 0))}/{int(u.get('completion_tokens', 0))}",
+            _fmt(u.get("wall_s", 0.0) / max(s.runs, 1), 2),
             _fmt(s.diagnostics.get("invalid_rate", float("nan"))),
             _fmt(s.diagnostics.get("fallback_rate", float("nan"))),
         ])
+    return head, rows
+
+
+def _wall_text(rep: ExperimentReport) -> str:
+    return "" if rep.wall_s is None else f" Experiment wall time {rep.wall_s:.1f} s (runs advance in lockstep)."
+
+
+def _position_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
+    positions = sorted({p for by in rep.by_position.values() for p in by})
+    head = ["agent", *[f"best arm at {p}" for p in positions]]
+    rows = [[agent, *[f"{by[p][0]:.2f} (n={by[p][1]})" if p in by else "–" for p in positions]]
+            for agent, by in rep.by_position.items()]
     return head, rows
 
 
@@ -118,7 +145,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
              "table gives the paired difference over common seeds with a 95% interval (percentile bootstrap from "
              "5 paired seeds; the paired t-interval, flagged, below 5).", ""]
     for rep in reports:
-        parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.", ""]
+        parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.{_wall_text(rep)}", ""]
+        parts += [f"> **Warning:** {n}" for n in rep.notes] + ([""] if rep.notes else [])
         for p in rep.plots:
             # a copy beside the report, so the Markdown stays readable wherever the report is moved or committed
             local = dest.parent / f"{rep.name}_{Path(p).name}"
@@ -126,6 +154,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
                 shutil.copyfile(p, local)
             parts += [f"![{rep.name}: {Path(p).stem}]({local.name})", ""]
         parts += [_md_table(*_table_rows(rep)), ""]
+        if rep.by_position:
+            parts += ["### Final cumulative regret by best-arm position", "", _md_table(*_position_rows(rep)), ""]
         if rep.comparisons:
             parts += ["### Fixed vs optimised meta-prompt", "", _md_table(*_cmp_rows(rep)), ""]
         for agent, prompts in rep.best_prompts.items():
@@ -139,7 +169,7 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+th{background:#f3f3f3}.warning{background:#fff4d6;padding:0.5em 1em;border-left:3px solid #d90}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
 blockquote{background:#f8f8f8;margin:0.5em 0;padding:0.5em 1em;border-left:3px solid #99c}"""
 
 
@@ -151,11 +181,14 @@ def render_html(reports: list[ExperimentReport]) -> str:
              "5 paired seeds; the paired t-interval, flagged, below 5).</p>"]
     for rep in reports:
         parts.append(f"<section class='experiment'><h2>{html.escape(rep.name)}</h2>"
-                     f"<p>Environment <code>{html.escape(rep.env_id)}</code>.</p>")
+                     f"<p>Environment <code>{html.escape(rep.env_id)}</code>.{html.escape(_wall_text(rep))}</p>")
+        parts += [f"<p class='warning'><b>Warning:</b> {html.escape(n)}</p>" for n in rep.notes]
         for p in rep.plots:
             data = base64.b64encode(Path(p).read_bytes()).decode()
             parts.append(f"<img class='plot' alt='{html.escape(p.stem)}' src='data:image/png;base64,{data}'>")
         parts.append(_html_table(*_table_rows(rep)))
+        if rep.by_position:
+            parts.append("<h3>Final cumulative regret by best-arm position</h3>" + _html_table(*_position_rows(rep)))
         if rep.comparisons:
             parts.append("<h3>Fixed vs optimised meta-prompt</h3>" + _html_table(*_cmp_rows(rep)))
         for agent, prompts in rep.best_prompts.items():

@@ -166,19 +166,27 @@ def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> MetaP
     return agent.start_meta_prompt()
 
 
-def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:
-    """Run every state's ``decide`` generator to completion, batching live LLM requests per client."""
+def _drive(states: Sequence[RunState], clients: ClientPool, seconds: list[float] | None = None) -> list[Decision]:
+    """Run every state's ``decide`` generator to completion, batching live LLM requests per client.
+
+    ``seconds[i]``, when given, is increased by what run ``i`` cost: the time its generator ran plus, for each
+    backend call, the call's time shared equally among the requests in it (so a classical agent stepped in
+    lockstep with an LLM agent is not charged the LLM's time)."""
     gens = {i: decide_with_optimizer(s.agent, s.optimizer) if s.optimizer is not None else s.agent.decide(s.obs)
             for i, s in enumerate(states)}
     pending: dict[int, list[LLMRequest]] = {}
     decisions: dict[int, Decision] = {}
+    spent = seconds if seconds is not None else [0.0] * len(states)
 
     def advance(i: int, value: list[list[Completion]] | None) -> None:
+        t0 = time.perf_counter()
         try:
             reqs = gens[i].send(value)
         except StopIteration as stop:
             decisions[i] = stop.value
             return
+        finally:
+            spent[i] += time.perf_counter() - t0
         if not reqs:
             raise RuntimeError(f"agent {states[i].spec.agent.name} yielded no requests")
         pending[i] = list(reqs)
@@ -197,9 +205,12 @@ def _drive(states: Sequence[RunState], clients: ClientPool) -> list[Decision]:
                 else:
                     groups.setdefault(clients.key_for(s.spec.agent, req.role), []).append((i, j, req))
         for key, items in groups.items():
+            t0 = time.perf_counter()
             results = clients.get(key).generate([req for _, _, req in items])
+            share = (time.perf_counter() - t0) / len(items)
             for (i, j, _), comps in zip(items, results):
                 answers[i][j] = comps
+                spent[i] += share
         for i, reqs in current.items():
             if not states[i].replaying:
                 for req, comps in zip(reqs, answers[i]):
@@ -282,6 +293,7 @@ def run_experiment(
     ``on_step(run_id, t)`` is called after each stored step (tests use it to inject interruptions); steps are
     committed in groups (see :mod:`expobench.experiments.store`) and always when this function returns or raises.
     """
+    started = time.perf_counter()
     store = RunStore(cfg.out)
     check_store(cfg, store)
     store.set_meta("name", cfg.name)
@@ -296,6 +308,9 @@ def run_experiment(
                 states = [_start_run(cfg, spec, store, clients) for spec in batch]
                 _run_lockstep(states, store, clients, advance, on_step)
     finally:
+        # the experiment's wall time, summed over resumed invocations (runs share it in lockstep; each run's own
+        # share is in its row)
+        store.set_meta("wall_s", float(store.get_meta("wall_s", 0.0)) + time.perf_counter() - started)
         store.flush()
         clients.close()
     if cfg.tracking:
@@ -325,12 +340,13 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
 
 def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPool) -> list[tuple[str, int]]:
     """One step of every active run through the agent and env protocols; returns the (run id, t) stored."""
-    t0 = time.perf_counter()
     for s in active:
         s.calls = []
-    decisions = _drive(active, clients)
-    rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None]] = []
-    for s, decision in zip(active, decisions):
+    seconds = [0.0] * len(active)
+    decisions = _drive(active, clients, seconds)
+    rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None, float]] = []
+    for k, (s, decision) in enumerate(zip(active, decisions)):
+        t0 = time.perf_counter()
         if s.replaying:
             decision.action = _replayed_action(s, decision.action)
         obs, reward, terminated, truncated, info = s.env.step(decision.action)
@@ -342,18 +358,17 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
                                          for a, r in initial]
         if s.replaying:
             _check_replay(s, row)
-        else:
-            rows.append((row, s.calls, decision.meta_prompt))
         s.agent.observe(decision.action, float(reward), info)
         if s.optimizer is not None:
             update_optimizer(s.optimizer, decision.record, s.t, float(reward))
+        if not s.replaying:
+            rows.append((row, s.calls, decision.meta_prompt, seconds[k] + time.perf_counter() - t0))
         s.obs = obs
         s.t += 1
         s.evaluations += len(decision.record["evaluated"]) if "evaluated" in decision.record else 1
         s.done = s.t >= s.horizon or bool(terminated) or (s.budget is not None and s.evaluations >= s.budget)
-    wall = (time.perf_counter() - t0) / max(len(rows), 1)
-    store.append_steps([(row, calls, wall, mp) for row, calls, mp in rows])
-    return [(row.run_id, row.t) for row, _, _ in rows]
+    store.append_steps([(row, calls, wall, mp) for row, calls, mp, wall in rows])
+    return [(row.run_id, row.t) for row, *_ in rows]
 
 
 #: The batched path for classical bandit agents (tests turn it off to compare with the one-by-one path).

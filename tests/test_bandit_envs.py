@@ -25,7 +25,36 @@ def test_hard_and_easy_instances_follow_krishnamurthy():
     np.testing.assert_allclose(hard.base_means, [0.6, 0.4, 0.4, 0.4, 0.4])
     np.testing.assert_allclose(easy.base_means, [0.75, 0.25, 0.25, 0.25])
     moved = gym.make("expobench/MAB-hard-v0", best_arm=3).unwrapped
-    assert int(np.argmax(moved.base_means)) == 3
+    moved.reset(seed=0)
+    assert int(np.argmax(moved.means_at(0))) == 3
+
+
+def test_the_best_arm_position_is_drawn_per_seed_unless_fixed():
+    from expobench.experiments.seeding import seed_streams
+
+    env = gym.make("expobench/MAB-hard-v0").unwrapped
+    positions = set()
+    for seed in range(8):
+        env.reset(seed=seed_streams(seed)[0])
+        means = env.means_at(0)
+        assert sorted(means) == pytest.approx([0.4] * 4 + [0.6])
+        positions.add(int(np.argmax(means)))
+        assert env.step(0)[4]["optimal_action"] == env.best_arm_position == int(np.argmax(means))
+    assert len(positions) >= 2
+    fixed = gym.make("expobench/MAB-hard-v0", best_arm=0).unwrapped
+    for seed in range(8):
+        fixed.reset(seed=seed)
+        assert int(np.argmax(fixed.means_at(0))) == 0
+
+
+def test_drawing_the_position_leaves_the_reward_noise_unchanged():
+    """The position comes from the dynamics stream: the uniform draws behind the rewards are those of a fixed
+    position under the same seed (common random numbers across positions too)."""
+    for seed in range(5):
+        drawn, fixed = TwoLevelBandit(), TwoLevelBandit(best_arm=0)
+        drawn.reset(seed=seed)
+        fixed.reset(seed=seed)
+        assert np.array_equal(drawn._noise_rng.random(20), fixed._noise_rng.random(20))
 
 
 def _trajectory(env, actions, seed):

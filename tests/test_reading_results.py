@@ -1,0 +1,87 @@
+"""What a reader of the summary and report is told: the best-arm position artefact, regret by position, and the
+time each run spent."""
+
+from __future__ import annotations
+
+import pytest
+
+from expobench.agents.base import Agent
+from expobench.agents.registry import AGENTS, register_agent
+from expobench.experiments.cli import main
+from expobench.experiments.config import parse_config
+from expobench.experiments.metrics import load_runs, position_warning, regret_by_position
+from expobench.experiments.report import analyse, render_markdown
+from expobench.experiments.runner import run_experiment
+from expobench.experiments.store import RunStore
+
+if "first_button" not in AGENTS:
+    @register_agent
+    class FirstButton(Agent):
+        """Always plays arm 0: what a model that favours the first button does."""
+
+        kind = "first_button"
+
+        def reset(self, env, rng):
+            pass
+
+        def act(self, observation):
+            return 0
+
+        def observe(self, action, reward, info):
+            pass
+
+
+def _bandit(tmp_path, kwargs, seeds=8):
+    cfg = parse_config({"name": "pos", "env": {"id": "expobench/MAB-hard-v0", "kwargs": kwargs}, "horizon": 20,
+                        "seeds": list(range(seeds)), "agents": [{"name": "ucb", "kind": "ucb"},
+                                                                {"name": "first", "kind": "first_button"}],
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    return tmp_path / "o"
+
+
+def test_a_fixed_best_arm_position_is_warned_about(tmp_path, capsys):
+    out = _bandit(tmp_path, {"best_arm": 0})
+    with RunStore(out, create=False) as store:
+        data = load_runs(store)
+    assert "position 0" in position_warning(data) and regret_by_position(data) == {}
+    rep = analyse(out)
+    assert any("position 0" in n for n in rep.notes)
+    assert "**Warning:**" in render_markdown([rep], tmp_path / "r.md")
+    assert main(["summary", str(out)]) == 0
+    assert "warning:" in capsys.readouterr().out
+
+
+def test_positions_drawn_per_seed_give_regret_by_position_and_no_warning(tmp_path, capsys):
+    out = _bandit(tmp_path, {})
+    with RunStore(out, create=False) as store:
+        data = load_runs(store)
+    assert position_warning(data) is None
+    by = regret_by_position(data)
+    assert len(by["first"]) >= 2
+    # an agent that always plays arm 0 has no regret exactly when the best arm is at 0
+    assert all((m == 0) == (p == 0) for p, (m, _) in by["first"].items())
+    assert sum(n for _, n in by["first"].values()) == 8
+    md = render_markdown([analyse(out)], tmp_path / "r.md")
+    assert "by best-arm position" in md and "Warning" not in md
+    assert main(["summary", str(out)]) == 0
+    assert "by best-arm position" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_time_per_run_charges_each_run_its_own_time(tmp_path):
+    """UCB stepped in lockstep with a real LLM agent is charged its own compute, not the LLM's."""
+    cfg = parse_config({"name": "time", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 3, "seeds": [0],
+                        "agents": [{"name": "ucb", "kind": "ucb"},
+                                   {"name": "llm", "kind": "llm_bandit", "params": {"design": "BSSN0"}}],
+                        "llm": {"backend": "llamacpp", "model": "smollm2-135m-instruct", "n_ctx": 2048},
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        wall = {r["agent"]: r["wall_s"] for r in store.runs()}
+        total = store.get_meta("wall_s")
+    assert wall["llm"] > 0 and wall["ucb"] < 0.05 * wall["llm"]
+    assert total >= wall["llm"]
+    rep = analyse(tmp_path / "o")
+    assert rep.wall_s == pytest.approx(total) and "Experiment wall time" in render_markdown([rep], tmp_path / "r.md")
