@@ -188,10 +188,10 @@ class OPROAgent(LLMAgent):
         return len(self.records)
 
     def task_state_at(self, lag: int) -> None:
-        """A probe: the records as they were ``lag`` iterations ago (a copy); only the temperature-0 proposal,
-        which is what the prompt score reads."""
+        """A probe: the records as they were ``lag`` iterations ago (a copy); only the first proposal (temperature
+        0 under protocol expo), which is all the prompt score reads, and no resampling rounds."""
         self.records = list(self.records[:self.state_marks[self.t]])
-        self.params = self.params.model_copy(update={"n_proposals": 1})
+        self.params = self.params.model_copy(update={"n_proposals": 1, "max_resample_rounds": 0})
 
     def probe_exemplars(self) -> str:
         return self.task.render_exemplars(self._heuristic())

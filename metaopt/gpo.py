@@ -249,6 +249,12 @@ def pick_best(scores: Sequence[float], rng: np.random.Generator) -> int:
 
 
 class GPO(MetaPromptOptimizer):
+    """GPO refining the description and/or instruction online. scoring: offline (default): every ``every``
+    iterations the candidates are scored on the same agent states (now and ``dev_states`` earlier ones) without
+    acting, and the best new one acts until the next step. scoring: segment: each candidate acts for ``segment``
+    iterations in turn -- its score then mixes the prompt with the run's progress (later segments see more
+    history), so late candidates win even when prompts have no effect."""
+
     kind = "gpo"
     Params = GPOParams
     needs_embedder = True
