@@ -127,25 +127,10 @@ def test_classical_and_llm_agents_run_on_hpo(tmp_path):
     with RunStore(tmp_path / "o", create=False) as store:
         runs = load_runs(store)
     for rs in runs.values():
-        curve = spec.curve(rs[0])
-        assert len(curve) == 4 and np.all(np.diff(curve) <= 1e-12) and -1 <= curve[-1] < 0
+        curve = spec.curve(rs[0])  # per evaluation after the 5 initial configurations (entry 0)
+        assert len(curve) >= 5 and np.all(np.diff(curve) <= 1e-12) and -1 <= curve[-1] < 0
     rec = runs["opro"][0].records[0]
     assert rec["valid_proposals"] == 1 and "missing" in rec["errors"][0]
-
-
-def test_normalised_score_is_zero_at_the_best_and_one_at_random_median():
-    from expobench.experiments.metrics import RunData, hpo_normaliser
-
-    def run(agent, seed, scores):
-        e = np.asarray(scores, dtype=float)
-        return RunData(f"{agent}{seed}", agent, seed, [0] * len(e), e, e, e, [None] * len(e), [{}] * len(e))
-
-    data = {"rs": [run("rs", 0, [0.5, 0.7]), run("rs", 1, [0.6, 0.8]), run("rs", 2, [0.9, 0.75])],
-            "gp": [run("gp", 0, [0.5, 0.95])]}
-    norm = hpo_normaliser(data, {"rs": "random_search", "gp": "gp_ei"})
-    assert norm(0.95) == pytest.approx(0.0) and norm(0.8) == pytest.approx(1.0)  # median of 0.7/0.8/0.9 finals
-    assert norm(0.65) == pytest.approx(2.0)
-    assert hpo_normaliser(data, {"gp": "gp_ei"}) is None
 
 
 _WRITER = """
