@@ -174,7 +174,8 @@ class OPROAgent(LLMAgent):
                   "invalid": first is None, "fallback": fallback, "valid_proposals": len(proposals),
                   "invalid_samples": len(errors), "resample_rounds": rounds,
                   "prompt_score": score, "prompt_hash": prompt_hash, "best_value": best_val,
-                  "evaluated": [-v for _, _, v in proposals]}
+                  "evaluated": [-v for _, _, v in proposals],
+                  "proposed": [self.task.to_action(s) for _, s, _ in proposals]}
         if dedupe:
             record["duplicates"] = duplicates
         return Decision(self.task.to_action(best_sol), record)

@@ -77,6 +77,22 @@ def best_by_evaluation(run: RunData) -> np.ndarray:
     return np.fmax.accumulate(np.concatenate([[head], run.evaluations()]))
 
 
+def _found(run: RunData) -> bool:
+    return any((rec.get("info") or {}).get("found") for rec in run.records)
+
+
+def distinct_proposed(run: RunData) -> int:
+    """Distinct solutions an LLM optimiser proposed (``record["proposed"]``) up to the step that found the truth
+    (OPRO's "number of unique pairs explored"); its played actions for records without the field."""
+    seen: set[str] = set()
+    for rec, action in zip(run.records, run.actions):
+        for sol in rec.get("proposed", [action]):
+            seen.add(repr(sol))
+        if (rec.get("info") or {}).get("found"):
+            break
+    return len(seen)
+
+
 def steps_to_truth(run: RunData) -> np.ndarray:
     """Steps used so far until the env reported the truth found (``info["found"]``, OPRO's protocol), shape [T]:
     ``min(t + 1, found step)``; a run that never finds it is censored at its length."""
@@ -343,6 +359,9 @@ def summarize(store: RunStore) -> list[AgentSummary]:
             diag["normed_mean"] = float(normaliser.normed_mean(runs, L)[L - 1])
         if any(r.terminated for rs in data.values() for r in rs):
             diag["ended_early"] = float(np.mean([r.terminated for r in runs]))
+        if spec.name == "steps_to_truth":
+            diag["found_rate"] = float(np.mean([_found(r) for r in runs]))
+            diag["distinct_tried"] = float(np.mean([distinct_proposed(r) for r in runs]))
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")
             diag["fallback_rate"] = _rate(runs, "fallback")

@@ -368,3 +368,23 @@ def test_opro_linreg_run_ends_when_the_truth_is_proposed(tmp_path):
     assert len(run.records) == 3 and run.terminated
     assert [bool(r["info"]["found"]) for r in run.records] == [False, False, True]
     assert run.actions[-1] == [15.0, 14.0]
+
+
+def test_opro_linreg_headline_metric_is_steps_to_truth_with_distinct_pairs(tmp_path):
+    from expobench.experiments.metrics import METRICS, summarize
+
+    texts = ["[10, 10]", "[12, 3]", "[10, 10]", "[15.4, 13.6]"]  # the truth is proposed at step 2 (of 2 samples)
+    cfg = parse_config({"name": "t", "env": {"id": "expobench/LinReg-w15-b14-v0", "kwargs": {"protocol": "opro"}},
+                        "horizon": 6, "seeds": [0],
+                        "agents": [{"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 2}}],
+                        "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": texts}},
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        assert store.get_meta("metric") == "steps_to_truth"
+        (run,) = load_runs(store)["opro"]
+        (summary,) = summarize(store)
+    spec = METRICS["steps_to_truth"]
+    assert list(spec.curve(run, 6)) == [1, 2, 2, 2, 2, 2]  # held at the finding step up to the horizon
+    assert summary.metric_mean == 2 and summary.diagnostics["found_rate"] == 1.0
+    assert summary.diagnostics["distinct_tried"] == 3  # [10, 10], [12, 3], [15, 14]
