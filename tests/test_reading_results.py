@@ -14,21 +14,28 @@ from expobench.experiments.report import analyse, render_markdown
 from expobench.experiments.runner import run_experiment
 from expobench.experiments.store import RunStore
 
-if "first_button" not in AGENTS:
-    @register_agent
-    class FirstButton(Agent):
-        """Always plays arm 0: what a model that favours the first button does."""
 
-        kind = "first_button"
+class FirstButton(Agent):
+    """Always plays arm 0: what a model that favours the first button does."""
 
-        def reset(self, env, rng):
-            pass
+    kind = "first_button"
 
-        def act(self, observation):
-            return 0
+    def reset(self, env, rng):
+        pass
 
-        def observe(self, action, reward, info):
-            pass
+    def act(self, observation):
+        return 0
+
+    def observe(self, action, reward, info):
+        pass
+
+
+@pytest.fixture
+def first_button():
+    """The agent registered for one test only (the kind must not leak into the registry other tests read)."""
+    register_agent(FirstButton)
+    yield
+    AGENTS.pop(FirstButton.kind, None)
 
 
 def _bandit(tmp_path, kwargs, seeds=8):
@@ -40,7 +47,7 @@ def _bandit(tmp_path, kwargs, seeds=8):
     return tmp_path / "o"
 
 
-def test_a_fixed_best_arm_position_is_warned_about(tmp_path, capsys):
+def test_a_fixed_best_arm_position_is_warned_about(tmp_path, capsys, first_button):
     out = _bandit(tmp_path, {"best_arm": 0})
     with RunStore(out, create=False) as store:
         data = load_runs(store)
@@ -52,7 +59,7 @@ def test_a_fixed_best_arm_position_is_warned_about(tmp_path, capsys):
     assert "warning:" in capsys.readouterr().out
 
 
-def test_positions_drawn_per_seed_give_regret_by_position_and_no_warning(tmp_path, capsys):
+def test_positions_drawn_per_seed_give_regret_by_position_and_no_warning(tmp_path, capsys, first_button):
     out = _bandit(tmp_path, {})
     with RunStore(out, create=False) as store:
         data = load_runs(store)
