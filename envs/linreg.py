@@ -24,24 +24,13 @@ given the data), ``optimal_expected_reward`` (−loss of the least-squares fit, 
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from expobench.envs.instances import SeededInstanceEnv, check_protocol
+
 GROUND_TRUTHS = [(2, 30), (36, -1), (15, 14), (17, 17), (16, 10), (3, 5), (25, 23)]
-PROTOCOLS = ("expo", "opro")
-_WARM_STREAM = 1  # warm-start pairs: rng ``default_rng([seed, 1])``, independent of the data stream ``default_rng(seed)``
-
-
-def check_protocol(protocol: str) -> str:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol: unknown {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
-    return protocol
-
-
-class LinearRegressionEnv(gym.Env):
+class LinearRegressionEnv(SeededInstanceEnv):
     """OPRO's linear regression: propose (w, b), reward −loss on the instance's data.
 
     Args:
@@ -67,13 +56,10 @@ class LinearRegressionEnv(gym.Env):
         if protocol == "opro":
             self.metadata = {**type(self).metadata, "expobench.metric": "steps_to_truth"}
         self.w_true, self.b_true, self.sigma = float(w_true), float(b_true), float(sigma)
-        self.n_points, self.n_warm_start = int(n_points), int(n_warm_start)
-        self.instance_seed = instance_seed
+        self.n_points = int(n_points)
         self.action_space = spaces.Box(-bound, bound, shape=(2,), dtype=np.float64)
         self.observation_space = spaces.Discrete(1)
-        first = 0 if instance_seed is None else int(instance_seed)
-        self._build(first)
-        self.warm_start = self.sample_warm_start(np.random.default_rng([first, _WARM_STREAM]), self.n_warm_start)
+        self.init_instance(instance_seed, n_warm_start)
 
     def _build(self, seed: int) -> None:
         """The data of instance ``seed`` and its least-squares optimum."""
@@ -99,15 +85,6 @@ class LinearRegressionEnv(gym.Env):
         """MSE (expo) or sum of squared residuals (opro) of the line ``w·x + b`` on the instance's data."""
         sq = (self.y - (w * self.x + b)) ** 2
         return float(np.sum(sq) if self.protocol == "opro" else np.mean(sq))
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if seed is not None:
-            if self.instance_seed is None and seed != self.instance:
-                self._build(int(seed))
-            self.warm_start = self.sample_warm_start(np.random.default_rng([int(seed), _WARM_STREAM]),
-                                                     self.n_warm_start)
-        return 0, {"instance": self.instance}
 
     def step(self, action):
         w, b = (float(v) for v in np.asarray(action, dtype=np.float64).reshape(2))

@@ -27,13 +27,11 @@ import json
 from itertools import permutations
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from expobench.envs.instances import SeededInstanceEnv, check_protocol
 from expobench.settings import cache_root
-
-_WARM_STREAM = 1  # warm-start tours: rng ``default_rng([seed, 1])``, independent of the coordinates' stream
 
 
 def held_karp(dist: np.ndarray) -> tuple[float, list[int]]:
@@ -114,7 +112,7 @@ def optimal_tour(coords: np.ndarray, cache: bool = True) -> tuple[float, list[in
     return length, tour
 
 
-class TSPEnv(gym.Env):
+class TSPEnv(SeededInstanceEnv):
     """OPRO's traveling salesman: propose a tour of ``n`` points, reward −length.
 
     Args:
@@ -133,8 +131,6 @@ class TSPEnv(gym.Env):
 
     def __init__(self, n: int = 10, instance_seed: int | None = None, protocol: str = "expo", decimals: int = 0,
                  n_warm_start: int = 5) -> None:
-        from expobench.envs.linreg import check_protocol
-
         if not 3 <= n <= 22:
             raise ValueError(f"n must be in [3, 22] (exact optimum by Held-Karp), got {n}")
         self.protocol = check_protocol(protocol)
@@ -142,13 +138,10 @@ class TSPEnv(gym.Env):
             raise ValueError(f"decimals: need 0..6 (and 0 under protocol opro: integer coordinates), got {decimals}")
         if n_warm_start < 1:
             raise ValueError(f"n_warm_start: need >= 1, got {n_warm_start}")
-        self.n, self.decimals, self.n_warm_start = n, int(decimals), int(n_warm_start)
-        self.instance_seed = instance_seed
+        self.n, self.decimals = n, int(decimals)
         self.action_space = spaces.MultiDiscrete([n] * n)
         self.observation_space = spaces.Discrete(1)
-        first = 0 if instance_seed is None else int(instance_seed)
-        self._build(first)
-        self.warm_start = self.sample_warm_start(np.random.default_rng([first, _WARM_STREAM]), self.n_warm_start)
+        self.init_instance(instance_seed, n_warm_start)
 
     def _build(self, seed: int) -> None:
         """Instance ``seed``: coordinates, distances, exact optimum (cached on disk), invalid-tour penalty."""
@@ -182,15 +175,6 @@ class TSPEnv(gym.Env):
         except (TypeError, ValueError):
             return False
         return sorted(t) == list(range(self.n))
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if seed is not None:
-            if self.instance_seed is None and seed != self.instance:
-                self._build(int(seed))
-            self.warm_start = self.sample_warm_start(np.random.default_rng([int(seed), _WARM_STREAM]),
-                                                     self.n_warm_start)
-        return 0, {"instance": self.instance}
 
     def step(self, action):
         valid = self.is_tour(action)

@@ -21,6 +21,7 @@ from expobench.metaopt.embeddings import HashEmbedder
 from expobench.metaopt.gpo import EXPOGPO, GPO, GPOParams
 from expobench.metaopt.pools import CandidatePool
 from expobench.metaopt.registry import make_optimizer
+from tests.test_metaopt import drive
 
 BASE = MetaPrompt("task description zero", "instruction zero")
 
@@ -54,15 +55,6 @@ class SeedLLM:
 
     def generate(self, reqs):
         return [[Completion(f"<START>cand {r.seed}<END>")] for r in reqs]
-
-
-def drive(gen, llm):
-    try:
-        reqs = next(gen)
-        while True:
-            reqs = gen.send(llm.generate(reqs))
-    except StopIteration as stop:
-        return stop.value
 
 
 def constant_score(value_at):
