@@ -92,3 +92,40 @@ def test_time_per_run_charges_each_run_its_own_time(tmp_path):
     assert total >= wall["llm"]
     rep = analyse(tmp_path / "o")
     assert rep.wall_s == pytest.approx(total) and "Experiment wall time" in render_markdown([rep], tmp_path / "r.md")
+
+
+def test_identical_agents_are_drawn_once_and_named_as_identical(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from expobench.experiments.plots import metric_figure
+
+    cfg = parse_config({"name": "twins", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 30, "seeds": [0, 1],
+                        "agents": [{"name": "ucb", "kind": "ucb"}, {"name": "ucb_again", "kind": "ucb"},
+                                   {"name": "thompson", "kind": "thompson"}],
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        fig = metric_figure(store)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    assert sorted(labels) == ["thompson (n=2)", "ucb ≡ ucb_again (n=2)"]
+    styles = {line.get_linestyle() for line in fig.axes[0].get_lines()}
+    assert len(styles) == 2
+
+
+def test_optimiser_plot_labels_candidates_by_their_instruction(tmp_path):
+    from expobench.experiments.plots import candidate_labels
+
+    cfg = parse_config({"name": "opt", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 6, "seeds": [0],
+                        "agents": [{"name": "expo", "kind": "llm_bandit", "params": {"design": "BSSN0"},
+                                    "optimizer": {"kind": "expo", "params": {"eta": 10, "steps": 5}}}],
+                        "llm": {"backend": "scripted", "policy": "first_choice"}, "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        (runs,) = load_runs(store).values()
+        labels = candidate_labels(store, runs)
+        used = {str([rec["mp_ids"]["d"], rec["mp_ids"]["i"]]): rec["di_hash"] for rec in runs[0].records}
+        assert set(labels) == set(used)
+        for arm, h in used.items():
+            instruction = " ".join(store.prompt(h)[1].split())
+            assert labels[arm].endswith(arm) and instruction[:20] in labels[arm]
