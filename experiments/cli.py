@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="HTML + Markdown report over one or more experiment outputs")
     rep.add_argument("outs", nargs="+", help="experiment output directories")
     rep.add_argument("--dest", default=None, help="report path without suffix (default: FIRST_OUT/report)")
+    rep.add_argument("--compare", action="append", default=[], type=_pair, metavar="A:B",
+                     help="also compare agent A with agent B, paired by seed (repeatable)")
 
     pool = sub.add_parser("pool", help="generate a candidate pool of rephrased (D, I) for an LLM agent's task")
     pool.add_argument("config", help="experiment YAML; the pool is built for one of its LLM agents")
@@ -65,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--agent", required=True, help="name of an optimised LLM agent in that experiment")
     exp.add_argument("--name", default=None, help="name of the exported agent (default: AGENT_best)")
     exp.add_argument("--output", default=None, help="YAML file to write (default: print)")
+    exp.add_argument("--config", default=None, metavar="YAML",
+                     help="write a runnable experiment instead: the exported prompt beside the original fixed "
+                          "prompt, on --seeds (a held-out check in one command)")
+    exp.add_argument("--seeds", type=_seeds, default=None,
+                     help="seeds of the --config experiment (default: as many as the source, after its largest)")
 
     export = sub.add_parser("export", help="write the experiment's tables (steps, runs, summary) as CSV or Parquet")
     export.add_argument("out", help="an experiment output directory")
@@ -213,12 +220,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not sep or not a or not b:
+        raise argparse.ArgumentTypeError(f"expected AGENT_A:AGENT_B, got {text!r}")
+    return a, b
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from expobench.experiments.report import write_report
 
     dest = Path(args.dest) if args.dest else Path(args.outs[0]) / "report"
     try:
-        paths = write_report([Path(o) for o in args.outs], dest)
+        paths = write_report([Path(o) for o in args.outs], dest, args.compare)
     except (FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     for p in paths:
@@ -272,25 +286,56 @@ def cmd_export_prompt(args: argparse.Namespace) -> int:
         if not best[args.agent]:
             return _fail(f"--agent {args.agent!r}: no step with a prompt score is stored yet")
         top = best[args.agent][0]
-        agent = cfgs[args.agent]["agent"]
+        run_cfg = cfgs[args.agent]
+        agent = run_cfg["agent"]
         params = {**agent["params"], "description": top["description"], "instruction": top["instruction"]}
         entry = {"name": args.name or f"{args.agent}_best", "kind": agent["kind"], "params": params}
         if agent.get("llm"):
             entry["llm"] = {k: agent["llm"][k] for k in ("backend", "model")}
-        header = (f"# Best meta-prompt found by agent {args.agent!r} in {args.out}: mean prompt score "
-                  f"{top['mean_score']:.4f} over {top['uses']} uses (candidate {top['di_hash']}).\n"
-                  "# A fixed-prompt agent: paste it under an experiment's `agents:` (indented as a list item there).\n")
-        body = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
-        # indented like the items of a config's `agents:` list, so it pastes there as is
-        text = header + "".join("  " + line if line.strip() else line for line in body.splitlines(keepends=True))
+        source = (f"# Best meta-prompt found by agent {args.agent!r} in {args.out}: mean prompt score "
+                  f"{top['mean_score']:.4f} over {top['uses']} uses (candidate {top['di_hash']}).\n")
+        if args.config:
+            used = sorted({r["seed"] for r in store.runs() if r["agent"] == args.agent})
+            seeds = args.seeds or list(range(max(used) + 1, max(used) + 1 + len(used)))
+            text = source + _heldout_config(store.get_meta("name", "experiment"), run_cfg, entry, args.agent, seeds)
+        else:
+            header = source + ("# A fixed-prompt agent: paste it under an experiment's `agents:` (indented as a list "
+                               "item there).\n")
+            body = yaml.safe_dump([entry], sort_keys=False, allow_unicode=True, width=110)
+            # indented like the items of a config's `agents:` list, so it pastes there as is
+            text = header + "".join("  " + line if line.strip() else line for line in body.splitlines(keepends=True))
     finally:
         store.close()
+    if args.config:
+        Path(args.config).write_text(text)
+        print(args.config)
+        return 0
     if args.output:
         Path(args.output).write_text(text)
         print(args.output)
     else:
         print(text, end="")
     return 0
+
+
+def _heldout_config(source_name: str, run_cfg: dict[str, Any], entry: dict[str, Any], agent_name: str,
+                    seeds: list[int]) -> str:
+    """A runnable experiment: ``entry`` (the exported fixed prompt) beside the original agent with its own fixed
+    meta-prompt (same kind, params and LLM, no optimiser), on the source's env and budget, on ``seeds``."""
+    import yaml
+
+    agent = run_cfg["agent"]
+    name = f"{source_name}-{agent_name}-heldout"
+    original = {"name": f"{agent_name}_fixed", "kind": agent["kind"], "params": dict(agent["params"])}
+    exported = {k: v for k, v in entry.items() if k != "llm"}
+    cfg: dict[str, Any] = {"name": name, "env": run_cfg["env"], "horizon": run_cfg["horizon"]}
+    if run_cfg.get("evaluations") is not None:
+        cfg["evaluations"] = run_cfg["evaluations"]
+    cfg.update(seeds=seeds, agents=[original, exported], llm=agent["llm"], out=f"runs/{name}")
+    note = (f"# Held-out check: the exported meta-prompt ({exported['name']}) beside the original fixed one "
+            f"({original['name']}) on seeds {seeds}.\n# Run: expobench run THIS.yaml, then: expobench report "
+            f"runs/{name} --compare {exported['name']}:{original['name']}\n")
+    return note + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=110)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

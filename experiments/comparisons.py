@@ -48,7 +48,8 @@ def paired_interval(diffs: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
 @dataclass
 class Comparison:
-    """``diff`` = mean over common seeds of (optimised − fixed) final metric; ``[lo, hi]`` its 95% interval by
+    """``diff`` = mean over common seeds of (optimised − fixed) final metric (any agent ``a`` − ``b`` for a requested
+    comparison); ``[lo, hi]`` its 95% interval by
     ``method`` (``bootstrap``, ``paired t`` below :data:`SMALL_N` seeds, ``none`` for one seed); ``identical``
     when the difference is exactly 0 in every seed."""
 
@@ -90,19 +91,33 @@ def agent_configs(store: RunStore) -> dict[str, dict[str, Any]]:
     return {r["agent"]: r["config"] for r in store.runs()}
 
 
-def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Comparison]:
-    """Every optimised LLM agent against its fixed-prompt twin (same kind and params; else the first fixed LLM
-    agent), paired by seed on the final value of the task's headline metric (at the budget :func:`compared_length` gives)."""
+def final_values(store: RunStore, data: dict[str, list[RunData]] | None = None) -> dict[str, dict[int, float]]:
+    """Per agent, per seed: the final value of the task's headline metric (at the budget
+    :func:`expobench.experiments.metrics.compared_length` gives)."""
     runs = store.runs()
     if not runs:
-        return []
+        return {}
     spec = metric_for(runs[0]["env_id"], store)
     data = load_runs(store) if data is None else data
-    cfgs = agent_configs(store)
     finals = {}
     for agent, rs in data.items():
         L = compared_length(spec, data, agent)
         finals[agent] = {r.seed: float(spec.curve(r, L)[L - 1]) for r in rs if L > 0}
+    return finals
+
+
+def compare(finals: dict[str, dict[int, float]], a: str, b: str) -> Comparison:
+    """``a`` against ``b``, paired by seed: the mean of (a − b) over their common seeds and its interval."""
+    seeds = sorted(set(finals.get(a, {})) & set(finals.get(b, {})))
+    d = np.array([finals[a][s] - finals[b][s] for s in seeds])
+    return Comparison(a, b, len(seeds), *paired_interval(d), identical=bool(len(d)) and bool(np.all(d == 0)))
+
+
+def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Comparison]:
+    """Every optimised LLM agent against its fixed-prompt twin (same kind and params; else the first fixed LLM
+    agent), paired by seed on the final value of the task's headline metric (:func:`final_values`)."""
+    finals = final_values(store, data)
+    cfgs = agent_configs(store)
     fixed = [a for a, c in cfgs.items() if is_llm(c) and optimizer_kind(c) == "fixed"]
     out = []
     for agent, c in cfgs.items():
@@ -110,12 +125,17 @@ def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = No
             continue
         twins = [f for f in fixed if cfgs[f]["agent"]["kind"] == c["agent"]["kind"]
                  and cfgs[f]["agent"]["params"] == c["agent"]["params"]] or fixed
-        twin = twins[0]
-        seeds = sorted(set(finals.get(agent, {})) & set(finals.get(twin, {})))
-        d = np.array([finals[agent][s] - finals[twin][s] for s in seeds])
-        out.append(Comparison(agent, twin, len(seeds), *paired_interval(d),
-                              identical=bool(len(d)) and bool(np.all(d == 0))))
+        out.append(compare(finals, agent, twins[0]))
     return out
+
+
+def compare_pairs(store: RunStore, pairs: list[tuple[str, str]], data: dict[str, list[RunData]] | None = None
+                  ) -> list[Comparison]:
+    """The requested ``(a, b)`` comparisons (``report --compare a:b``) whose agents are both in the experiment
+    and share at least one seed."""
+    finals = final_values(store, data)
+    out = [compare(finals, a, b) for a, b in pairs if a in finals and b in finals]
+    return [c for c in out if c.seeds]
 
 
 def best_prompts(store: RunStore, runs: list[RunData], k: int = 3) -> list[dict[str, Any]]:

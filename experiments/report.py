@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from expobench.experiments.comparisons import Comparison, compare_to_fixed, optimiser_best_prompts
+from expobench.experiments.comparisons import (
+    Comparison,
+    compare_pairs,
+    compare_to_fixed,
+    optimiser_best_prompts,
+)
 from expobench.experiments.metrics import (
     AgentSummary,
     load_runs,
@@ -43,12 +48,14 @@ class ExperimentReport:
     comparisons: list[Comparison]
     best_prompts: dict[str, list[dict[str, Any]]]
     plots: list[Path]
+    requested: list[Comparison] = field(default_factory=list)  # `report --compare a:b`
     notes: list[str] = field(default_factory=list)  # warnings a reader must see (e.g. a fixed best-arm position)
     by_position: dict[str, dict[int, tuple[float, int]]] = field(default_factory=dict)
     wall_s: float | None = None  # the experiment's wall time (all runs in lockstep)
 
 
-def analyse(out: Path) -> ExperimentReport:
+def analyse(out: Path, pairs: list[tuple[str, str]] | None = None) -> ExperimentReport:
+    """Everything the report shows for one output directory; ``pairs`` are extra ``(a, b)`` paired comparisons."""
     store = RunStore(out, create=False)
     try:
         runs = store.runs()
@@ -62,11 +69,12 @@ def analyse(out: Path) -> ExperimentReport:
         comparisons = compare_to_fixed(store, data)
         best = optimiser_best_prompts(store, data)
         plots = plot_all(store)
+        requested = compare_pairs(store, pairs or [], data)
         warning = position_warning(data)
         wall = store.get_meta("wall_s")
         return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
-                                comparisons, best, plots, [warning] if warning else [], regret_by_position(data),
-                                None if wall is None else float(wall))
+                                comparisons, best, plots, requested, [warning] if warning else [],
+                                regret_by_position(data), None if wall is None else float(wall))
     finally:
         store.close()
 
@@ -119,10 +127,14 @@ def _position_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
-def _cmp_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
-    head = ["optimised", "fixed twin", "paired seeds", f"Δ final {rep.metric_label} (optimised − fixed)",
-            "interval"]
-    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), c.interval_text()] for c in rep.comparisons]
+def _cmp_rows(rep: ExperimentReport, requested: bool = False) -> tuple[list[str], list[list[str]]]:
+    if requested:
+        head = ["A", "B", "paired seeds", f"Δ final {rep.metric_label} (A − B)", "interval"]
+    else:
+        head = ["optimised", "fixed twin", "paired seeds", f"Δ final {rep.metric_label} (optimised − fixed)",
+                "interval"]
+    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), c.interval_text()]
+            for c in (rep.requested if requested else rep.comparisons)]
     return head, rows
 
 
@@ -158,6 +170,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
             parts += ["### Final cumulative regret by best-arm position", "", _md_table(*_position_rows(rep)), ""]
         if rep.comparisons:
             parts += ["### Fixed vs optimised meta-prompt", "", _md_table(*_cmp_rows(rep)), ""]
+        if rep.requested:
+            parts += ["### Requested comparisons", "", _md_table(*_cmp_rows(rep, requested=True)), ""]
         for agent, prompts in rep.best_prompts.items():
             parts += [f"### Best meta-prompts found by {agent}", ""]
             for i, p in enumerate(prompts, 1):
@@ -191,6 +205,8 @@ def render_html(reports: list[ExperimentReport]) -> str:
             parts.append("<h3>Final cumulative regret by best-arm position</h3>" + _html_table(*_position_rows(rep)))
         if rep.comparisons:
             parts.append("<h3>Fixed vs optimised meta-prompt</h3>" + _html_table(*_cmp_rows(rep)))
+        if rep.requested:
+            parts.append("<h3>Requested comparisons</h3>" + _html_table(*_cmp_rows(rep, requested=True)))
         for agent, prompts in rep.best_prompts.items():
             parts.append(f"<h3>Best meta-prompts found by {html.escape(agent)}</h3><ol>")
             for p in prompts:
@@ -203,9 +219,14 @@ def render_html(reports: list[ExperimentReport]) -> str:
     return "\n".join(parts)
 
 
-def write_report(outs: list[Path], dest: Path) -> tuple[Path, Path]:
-    """Analyse every output directory and write ``dest.html`` and ``dest.md``; returns both paths."""
-    reports = [analyse(Path(o)) for o in outs]
+def write_report(outs: list[Path], dest: Path, pairs: list[tuple[str, str]] | None = None) -> tuple[Path, Path]:
+    """Analyse every output directory and write ``dest.html`` and ``dest.md``; returns both paths. ``pairs``:
+    extra paired comparisons ``(a, b)``, made in every experiment that holds both agents on common seeds; a pair
+    that no experiment can make is a ValueError naming it."""
+    reports = [analyse(Path(o), pairs) for o in outs]
+    for a, b in pairs or []:
+        if not any(c.optimised == a and c.fixed == b for rep in reports for c in rep.requested):
+            raise ValueError(f"--compare {a}:{b}: no experiment holds both agents on a common seed")
     dest.parent.mkdir(parents=True, exist_ok=True)
     html_path, md_path = dest.with_suffix(".html"), dest.with_suffix(".md")
     html_path.write_text(render_html(reports))

@@ -93,3 +93,38 @@ def test_exported_entry_pastes_under_an_indented_agents_list(tmp_path, capsys):
               f"out: {tmp_path / 'p'}\nagents:\n  - {{name: ucb, kind: ucb}}\n{exported}")
     cfg = parse_config(yaml.safe_load(config))
     assert [a.name for a in cfg.agents] == ["ucb", "rnd_best"]
+
+
+def test_export_prompt_config_runs_as_is_and_report_compares_the_pair(tmp_path, capsys):
+    from expobench.experiments.config import load_config
+
+    out = _optimised_run(tmp_path)
+    dest = tmp_path / "heldout.yaml"
+    assert main(["export-prompt", str(out), "--agent", "rnd", "--config", str(dest)]) == 0
+    cfg = load_config(dest)
+    assert cfg.seeds == [2, 3]  # as many seeds as the source (0, 1), after them: held out
+    assert [a.name for a in cfg.agents] == ["rnd_fixed", "rnd_best"]
+    assert cfg.agents[0].optimizer is None and cfg.agents[1].optimizer is None
+    assert cfg.env.id == "expobench/MAB-hard-v0" and cfg.horizon == 12
+    cfg = cfg.model_copy(update={"out": tmp_path / "held"})
+    run_experiment(cfg, progress=False).close()
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "held"), "--compare", "rnd_best:rnd_fixed",
+                 "--dest", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r.md").read_text()
+    assert "### Requested comparisons" in md
+    (row,) = [line for line in md.splitlines() if line.startswith("| rnd_best | rnd_fixed | 2 |")]
+    # the scripted policy ignores the prompt, so the pair is identical here, and said to be
+    assert "identical in all 2 paired seeds" in row
+    assert main(["report", str(tmp_path / "held"), "--compare", "rnd_best:nobody"]) == 2
+    assert "--compare rnd_best:nobody" in capsys.readouterr().err
+    assert main(["export-prompt", str(out), "--agent", "rnd", "--config", str(dest), "--seeds", "7-8"]) == 0
+    assert load_config(dest).seeds == [7, 8]
+
+
+def test_report_compares_two_fixed_prompt_agents(tmp_path):
+    from expobench.experiments.report import write_report
+
+    out = _optimised_run(tmp_path)
+    _, md_path = write_report([out], tmp_path / "r", [("fixed", "rnd")])
+    assert "| fixed | rnd | 2 |" in md_path.read_text().split("### Requested comparisons")[1]
