@@ -283,5 +283,15 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
 
 
 def dump_config(cfg: ExperimentConfig) -> str:
-    """The resolved config as YAML (every default visible)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML, every default visible: the experiment's fields and each agent's and
+    optimiser's parameters as their kind's parameter model fills them (``--print-config``). Valid as a config."""
+    from expobench.agents.registry import AGENTS
+    from expobench.metaopt.registry import OPTIMIZERS
+
+    data = cfg.model_dump(mode="json")
+    for agent, dumped in zip(cfg.agents, data["agents"]):
+        dumped["params"] = AGENTS[agent.kind].Params(**agent.params).model_dump(mode="json")
+        if agent.optimizer is not None:
+            params = OPTIMIZERS[agent.optimizer.kind].Params(**agent.optimizer.params)
+            dumped["optimizer"]["params"] = params.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False)

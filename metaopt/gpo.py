@@ -187,7 +187,10 @@ class GPOParams(GPOUpdateParams):
 
     @model_validator(mode="after")
     def _fields_of_the_scoring(self) -> GPOParams:
-        given = self.model_fields_set
+        # a field of the other scoring mode is refused when given a value of its own (a config that spells out
+        # every default, as --print-config writes it, stays valid)
+        fields = type(self).model_fields
+        given = {k for k in self.model_fields_set if getattr(self, k) != fields[k].default}
         if self.scoring == "offline" and "segment" in given:
             raise ValueError("gpo: 'segment' applies to scoring: segment only (scoring is offline)")
         if self.scoring == "segment":

@@ -195,6 +195,25 @@ def test_print_config_shows_defaults(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_print_config_expands_agent_and_optimiser_parameters(tmp_path, capsys):
+    from expobench.agents.registry import AGENTS
+    from expobench.metaopt.registry import OPTIMIZERS
+
+    cfg = {"name": "p", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 5, "out": str(tmp_path / "o"),
+           "llm": {"backend": "scripted"},
+           "agents": [{"name": "ucb", "kind": "ucb"},
+                      {"name": "llm", "kind": "llm_bandit", "params": {"design": "BSSND"},
+                       "optimizer": {"kind": "gpo", "params": {"n_candidates": 4}}}]}
+    assert main(["run", str(write(tmp_path, cfg)), "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    ucb, llm = printed["agents"]
+    assert ucb["params"] == AGENTS["ucb"].Params().model_dump(mode="json") and ucb["params"]
+    assert llm["params"]["design"] == "BSSND" and set(llm["params"]) == set(AGENTS["llm_bandit"].Params.model_fields)
+    gpo = llm["optimizer"]["params"]
+    assert gpo["n_candidates"] == 4 and set(gpo) == set(OPTIMIZERS["gpo"].Params.model_fields)
+    assert parse_config(printed).agents[1].optimizer.params["n_candidates"] == 4  # the printout is a valid config
+
+
 def test_lockstep_width_does_not_change_results(tmp_path):
     a = parse_config(base_config(tmp_path / "a", batch_width=1))
     b = parse_config(base_config(tmp_path / "b", batch_width=64))
