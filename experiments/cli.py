@@ -99,6 +99,26 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+def _reads_stores(command: Any) -> Any:
+    """Commands that only read run stores never raise: a store they cannot read (not a run store, a damaged or
+    foreign database, one that mixes experiments) is one sentence on stderr and exit code 2."""
+    import functools
+    import sqlite3
+
+    @functools.wraps(command)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (FileNotFoundError, ValueError) as e:
+            return _fail(str(e))
+        except sqlite3.DatabaseError as e:
+            return _fail(f"cannot read the run store: {e} (is this an expobench output directory?)")
+        except Exception as e:  # noqa: BLE001 -- whatever a store holds, a reader answers with a sentence
+            return _fail(f"cannot read the run store: {type(e).__name__}: {e}")
+
+    return wrapped
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from expobench.experiments.config import dump_config, load_config
     from expobench.experiments.errors import ConfigError, StoreMismatch
@@ -141,6 +161,9 @@ def _print_summary(store: Any, as_json: bool) -> None:
     from expobench.experiments.metrics import summarize
 
     summaries = summarize(store)
+    if not summaries and not as_json:
+        print(f"{store.out}: no committed steps yet")
+        return
     if as_json:
         print(json.dumps([s.to_json() for s in summaries], indent=2))
         return
@@ -199,6 +222,7 @@ def _print_comparisons(store: Any, console: Any, metric: str) -> None:
                           f"\n  D: {p['description']}\n  I: {p['instruction']}", highlight=False, markup=False, soft_wrap=True)
 
 
+@_reads_stores
 def cmd_summary(args: argparse.Namespace) -> int:
     try:
         store = _open_store(args.out)
@@ -208,6 +232,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reads_stores
 def cmd_plot(args: argparse.Namespace) -> int:
     from expobench.experiments.plots import plot_all
 
@@ -227,6 +252,7 @@ def _pair(text: str) -> tuple[str, str]:
     return a, b
 
 
+@_reads_stores
 def cmd_report(args: argparse.Namespace) -> int:
     from expobench.experiments.report import write_report
 
@@ -266,6 +292,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reads_stores
 def cmd_export_prompt(args: argparse.Namespace) -> int:
     """The best (D, I) of ``--agent`` (highest mean prompt score, see ``expobench.experiments.comparisons.best_prompts``)
     as an agent entry with a fixed meta-prompt: paste it into any experiment's ``agents:`` list."""
@@ -338,6 +365,7 @@ def _heldout_config(source_name: str, run_cfg: dict[str, Any], entry: dict[str, 
     return note + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=110)
 
 
+@_reads_stores
 def cmd_export(args: argparse.Namespace) -> int:
     """The tables of the Python API (``Experiment.steps/runs/summary``), one file each."""
     from expobench.experiments.api import load

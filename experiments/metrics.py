@@ -188,7 +188,13 @@ def metric_for(env_id: str, store: RunStore | None = None, env: Any = None) -> M
     store, so results stay readable without the env's code); else what the ``env`` instance declares (an env may
     declare a metric per configuration, e.g. OPRO's protocol), else what its class declares. Raises ValueError
     when none names a known metric."""
-    name = store.get_meta("metric") if store is not None else None
+    name = None
+    if store is not None:
+        envs = sorted({r["env_id"] for r in store.runs()})
+        if len(envs) > 1:
+            raise ValueError(f"{store.out} holds runs of several environments ({', '.join(envs)}): one output "
+                             "directory holds one experiment; its results cannot be summarised together")
+        name = store.get_meta("metric")
     if name is None and env is not None:
         name = (getattr(env, "unwrapped", env).metadata or {}).get(METRIC_KEY)
     if name is None:

@@ -269,7 +269,17 @@ def _check_replay(s: RunState, row: StepRow) -> None:
 
 
 def check_store(cfg: ExperimentConfig, store: RunStore) -> None:
-    """Refuse to mix results of different configurations in one output directory."""
+    """Refuse to mix results of different configurations in one output directory: another env, horizon or
+    evaluation budget than the experiment stored there (agents and seeds may be added), or a run whose
+    configuration differs."""
+    stored = store.get_meta("config")
+    if stored is not None:
+        want = cfg.model_dump(mode="json")
+        diff = [k for k in ("env", "horizon", "evaluations") if stored.get(k) != want.get(k)]
+        if diff:
+            raise StoreMismatch(
+                f"{store.out} already holds experiment {stored.get('name')!r} with a different {', '.join(diff)}; "
+                "one output directory holds one experiment: choose another --out or delete the directory")
     for spec in run_specs(cfg):
         row = store.get_run(spec.run_id)
         if row is not None and row["config"] != to_jsonable(run_config(cfg, spec)):

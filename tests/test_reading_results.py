@@ -129,3 +129,37 @@ def test_optimiser_plot_labels_candidates_by_their_instruction(tmp_path):
         for arm, h in used.items():
             instruction = " ".join(store.prompt(h)[1].split())
             assert labels[arm].endswith(arm) and instruction[:20] in labels[arm]
+
+
+def test_readers_answer_any_store_with_a_sentence(tmp_path, capsys):
+    from expobench.experiments.runner import StoreMismatch
+
+    bad = tmp_path / "garbage"
+    bad.mkdir()
+    (bad / "runs.sqlite").write_text("not a database")
+    empty = tmp_path / "empty"
+    RunStore(empty).close()
+    for command in ("summary", "plot", "report", "export"):
+        assert main([command, str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("expobench: error: cannot read the run store") and len(err.splitlines()) == 1
+    assert main(["summary", str(empty)]) == 0 and "no committed steps yet" in capsys.readouterr().out
+    assert main(["report", str(empty)]) == 2 and "holds no runs" in capsys.readouterr().err
+    # a second experiment (another env) in the same directory is refused before any work
+    base = {"name": "a", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 5, "out": str(tmp_path / "one"),
+            "agents": [{"name": "ucb", "kind": "ucb"}]}
+    run_experiment(parse_config(base), progress=False).close()
+    other = {**base, "env": {"id": "expobench/BO-Branin-v0"}, "agents": [{"name": "rs", "kind": "random_search"}]}
+    with pytest.raises(StoreMismatch, match="one output directory holds one experiment"):
+        run_experiment(parse_config(other), progress=False)
+    run_experiment(parse_config({**base, "seeds": [0, 1]}), progress=False).close()  # more seeds: the same one
+
+
+def test_a_store_mixing_environments_is_named_not_summarised(tmp_path, capsys):
+    with RunStore(tmp_path / "mixed") as store:
+        for env_id, agent in (("expobench/MAB-hard-v0", "ucb"), ("expobench/BO-Branin-v0", "rs")):
+            store.create_run(f"{env_id[10:]}__{agent}__0", agent, agent, 0, env_id, 5,
+                             {"env": {"id": env_id}, "agent": {"kind": agent}})
+    for command in ("summary", "report", "plot"):
+        assert main([command, str(tmp_path / "mixed")]) == 2
+        assert "holds runs of several environments" in capsys.readouterr().err
