@@ -163,3 +163,28 @@ def test_a_store_mixing_environments_is_named_not_summarised(tmp_path, capsys):
     for command in ("summary", "report", "plot"):
         assert main([command, str(tmp_path / "mixed")]) == 2
         assert "holds runs of several environments" in capsys.readouterr().err
+
+
+def test_a_requested_comparison_of_two_seeds_is_flagged(tmp_path, capsys):
+    cfg = parse_config({"name": "c", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 40, "seeds": [0, 1],
+                        "agents": [{"name": "ucb", "kind": "ucb"}, {"name": "thompson", "kind": "thompson"}],
+                        "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    assert main(["report", str(tmp_path / "o"), "--compare", "ucb:thompson", "--dest", str(tmp_path / "r")]) == 0
+    (row,) = [line for line in (tmp_path / "r.md").read_text().splitlines() if line.startswith("| ucb | thompson |")]
+    assert "paired t interval" in row and "n = 2" in row and "fewer than 5 paired seeds" in row
+
+
+def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position():
+    from pathlib import Path
+
+    from expobench.experiments.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "reproduce"
+    checked = 0
+    for path in sorted(root.glob("*/*.yaml")):
+        cfg = load_config(path)
+        if cfg.env.id in ("expobench/MAB-hard-v0", "expobench/MAB-easy-v0"):
+            assert cfg.env.kwargs.get("best_arm") == 0, path
+            checked += 1
+    assert checked >= 10
