@@ -138,6 +138,13 @@ def _cmp_rows(rep: ExperimentReport, requested: bool = False) -> tuple[list[str]
     return head, rows
 
 
+def _md_text(text: str) -> str:
+    """Untrusted text (an LLM-written prompt) as inert Markdown on one line: HTML escaped, so a Markdown renderer
+    shows ``<script>`` instead of running it, and Markdown's own markup characters escaped."""
+    escaped = html.escape(" ".join(text.split()), quote=False)
+    return "".join("\\" + c if c in "\\`*_[]#|" else c for c in escaped)
+
+
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
@@ -176,8 +183,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
             parts += [f"### Best meta-prompts found by {agent}", ""]
             for i, p in enumerate(prompts, 1):
                 parts += [f"{i}. mean prompt score {p['mean_score']:.3f} over {p['uses']} uses", "",
-                          "   > **D:** " + p["description"].replace("\n", " "), "   >",
-                          "   > **I:** " + p["instruction"].replace("\n", " "), ""]
+                          "   > **D:** " + _md_text(p["description"]), "   >",
+                          "   > **I:** " + _md_text(p["instruction"]), ""]
     return "\n".join(parts) + "\n"
 
 

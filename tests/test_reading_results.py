@@ -188,3 +188,23 @@ def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position():
             assert cfg.env.kwargs.get("best_arm") == 0, path
             checked += 1
     assert checked >= 10
+
+
+def test_markdown_report_renders_llm_written_prompts_inert(tmp_path):
+    """A candidate prompt is untrusted text: the Markdown report escapes it (no live HTML, no Markdown markup)."""
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import CandidatePool
+
+    evil = "<script>alert(1)</script> **loud** [link](http://x) | cell"
+    agents = [{"name": "rnd", "kind": "llm_bandit", "params": {"design": "BSSND"},
+               "optimizer": {"kind": "random", "pool": {"path": str(tmp_path / "pool.json")}}}]
+    cfg = parse_config({"name": "evil", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 30, "seeds": [0],
+                        "agents": agents, "llm": {"backend": "scripted", "policy": "bandit_best_mean"},
+                        "out": str(tmp_path / "o")})
+    base = base_meta_prompt_for(cfg, cfg.agents[0])
+    CandidatePool([base.description, evil], [base.instruction, evil]).save(tmp_path / "pool.json")
+    run_experiment(cfg, progress=False).close()
+    md = render_markdown([analyse(tmp_path / "o")], tmp_path / "r.md")
+    assert "&lt;script&gt;" in md  # the random optimiser used the evil candidate, and it is shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\*\\*loud\\*\\* \\[link\\](http://x) \\| cell" in md
+    assert "<script>" not in md
