@@ -278,8 +278,9 @@ def check_store(cfg: ExperimentConfig, store: RunStore) -> None:
         diff = [k for k in ("env", "horizon", "evaluations") if stored.get(k) != want.get(k)]
         if diff:
             raise StoreMismatch(
-                f"{store.out} already holds experiment {stored.get('name')!r} with a different {', '.join(diff)}; "
-                "one output directory holds one experiment: choose another --out or delete the directory")
+                f"{store.out} already holds experiment {stored.get('name')!r} with a different configuration "
+                f"(differs in: {', '.join(diff)}); one output directory holds one experiment: choose another --out "
+                "or delete the directory")
     for spec in run_specs(cfg):
         row = store.get_run(spec.run_id)
         if row is not None and row["config"] != to_jsonable(run_config(cfg, spec)):
