@@ -125,7 +125,7 @@ def plot_optimizer(store: RunStore) -> list[Path]:
         names = candidate_labels(store, runs)
         for k, (arm, series) in enumerate(mass.items()):
             ax_p.plot(x, series, label=names.get(arm, f"(D, I) = {arm}"), linestyle=_STYLES[k % len(_STYLES)])
-        ax_p.set(title=f"{agent}: probability of the top meta-prompts (mean over {len(runs)} runs)",
+        ax_p.set(title=f"{agent}: P(top meta-prompts), mean over {len(runs)} runs",
                  xlabel="iteration", ylabel="P(meta-prompt)", ylim=(0, 1))
         if mass:
             ax_p.legend(fontsize=6, title="candidate: instruction (pool indices D, I)", title_fontsize=7)
