@@ -33,15 +33,17 @@ STEP_COLUMNS = [
 
 
 def run(config: str | Path | dict[str, Any] | ExperimentConfig, *, out: str | Path | None = None,
-        seeds: list[int] | None = None, use_cache: bool = True, progress: bool = False) -> Experiment:
+        seeds: list[int] | None = None, use_cache: bool = True, progress: bool = False,
+        trust_imports: bool | None = None) -> Experiment:
     """Run (or resume) an experiment and return its results.
 
     ``config``: a YAML path, a mapping with the fields of a config file, or an ``ExperimentConfig``. ``out`` and
     ``seeds`` override the config's fields (as ``--out`` and ``--seeds`` do). Finished runs in ``out`` are kept,
-    interrupted ones resumed. Raises ``ConfigError`` for a bad config (nothing is written) and
+    interrupted ones resumed. A config's ``imports`` run only with ``trust_imports=True`` (or
+    ``EXPOBENCH_TRUST_IMPORTS=1``). Raises ``ConfigError`` for a bad config (nothing is written) and
     ``StoreMismatch`` when ``out`` holds another experiment."""
     overrides = {"out": None if out is None else str(out), "seeds": seeds}
-    cfg = _resolve(config, overrides)
+    cfg = _resolve(config, overrides, trust_imports)
     from expobench.experiments.runner import run_experiment
 
     store = run_experiment(cfg, use_cache=use_cache, progress=progress)
@@ -49,14 +51,14 @@ def run(config: str | Path | dict[str, Any] | ExperimentConfig, *, out: str | Pa
     return Experiment(cfg.out)
 
 
-def _resolve(config: Any, overrides: dict[str, Any]) -> ExperimentConfig:
+def _resolve(config: Any, overrides: dict[str, Any], trust_imports: bool | None = None) -> ExperimentConfig:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if isinstance(config, ExperimentConfig):
         return config.model_copy(update=overrides) if overrides else config
     if isinstance(config, (str, Path)):
-        return load_config(config, overrides)
+        return load_config(config, overrides, trust_imports)
     if isinstance(config, dict):
-        return parse_config({**config, **overrides}, source="config")
+        return parse_config({**config, **overrides}, source="config", trust_imports=trust_imports)
     raise ConfigError(f"config: expected a YAML path, a mapping or an ExperimentConfig, got {type(config).__name__}")
 
 

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="bypass the LLM response cache")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--trust-imports", action="store_true",
+                     help="allow the config's `imports:` (importing a module runs its code; docs/security.md)")
 
     summ = sub.add_parser("summary", help="per-agent table of final regret and diagnostics")
     summ.add_argument("out", help="an experiment output directory")
@@ -60,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("--temperature", type=float, default=1.3)
     pool.add_argument("--seed", type=int, default=0)
     pool.add_argument("--output", required=True, help="pool JSON to write")
+    pool.add_argument("--trust-imports", action="store_true", help="allow the config's `imports:`")
 
     exp = sub.add_parser("export-prompt",
                          help="write the best meta-prompt an optimiser found as a fixed-prompt agent (YAML)")
@@ -124,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from expobench.experiments.errors import ConfigError, StoreMismatch
 
     try:
-        cfg = load_config(args.config, {"out": args.out, "seeds": args.seeds})
+        cfg = load_config(args.config, {"out": args.out, "seeds": args.seeds}, args.trust_imports or None)
     except ConfigError as e:
         return _fail(str(e))
     if args.print_config:
@@ -275,7 +278,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
     from expobench.metaopt.pools import generate_pool
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, trust_imports=args.trust_imports or None)
     except ConfigError as e:
         return _fail(str(e))
     agent = next((a for a in cfg.agents if a.name == args.agent), None)

@@ -147,7 +147,8 @@ class ExperimentConfig(_Strict):
         default_factory=list,
         description="Python modules imported before the rest is validated, to register your own environments, "
                     "agents and optimisers (see docs/extending.md); resolved from the working directory and the "
-                    "config's directory.")
+                    "config's directory. Importing runs code: only with --trust-imports or EXPOBENCH_TRUST_IMPORTS=1 "
+                    "(docs/security.md).")
     name: str = Field(description="Experiment name.")
     env: EnvConfig = Field(description="The environment every run plays.")
     horizon: int = Field(100, ge=1, description="Decisions (rounds / iterations) per run.")
@@ -251,11 +252,31 @@ def import_modules(modules: Any, search: list[Path], source: str = "config") -> 
             raise ConfigError(f"{source}: invalid config\n  imports: cannot import {m!r}: {e}") from None
 
 
-def parse_config(data: Any, source: str = "config", base_dir: Path | None = None) -> ExperimentConfig:
-    """Validate a parsed YAML document. Raises :class:`ConfigError` listing every problem."""
+#: Environment variable that trusts a config's ``imports`` (like ``--trust-imports``).
+TRUST_ENV = "EXPOBENCH_TRUST_IMPORTS"
+
+
+def imports_trusted(trust: bool | None = None) -> bool:
+    """Whether a config's ``imports`` may run: ``trust`` when given, else ``EXPOBENCH_TRUST_IMPORTS=1``."""
+    import os
+
+    return bool(trust) if trust is not None else os.environ.get(TRUST_ENV, "") == "1"
+
+
+def parse_config(data: Any, source: str = "config", base_dir: Path | None = None,
+                 trust_imports: bool | None = None) -> ExperimentConfig:
+    """Validate a parsed YAML document. Raises :class:`ConfigError` listing every problem.
+
+    A config is data: its ``imports`` (modules whose import runs their code) are imported only when trusted
+    (``trust_imports``, ``--trust-imports`` or ``EXPOBENCH_TRUST_IMPORTS=1``); otherwise a config that lists any is
+    refused before anything is imported (docs/security.md)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
     if data.get("imports"):
+        if not imports_trusted(trust_imports):
+            raise ConfigError(
+                f"{source}: imports: importing {data['imports']!r} would run code from this config; pass "
+                f"--trust-imports (Python: trust_imports=True, or set {TRUST_ENV}=1) if you trust it")
         import_modules(data["imports"], [Path.cwd()] + ([base_dir] if base_dir else []), source)
     try:
         return ExperimentConfig.model_validate(data)
@@ -264,8 +285,10 @@ def parse_config(data: Any, source: str = "config", base_dir: Path | None = None
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(f"  {line}" for line in lines)) from None
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Read and validate a YAML config; ``overrides`` replace top-level fields (e.g. ``out``, ``seeds``)."""
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                trust_imports: bool | None = None) -> ExperimentConfig:
+    """Read and validate a YAML config; ``overrides`` replace top-level fields (e.g. ``out``, ``seeds``);
+    ``trust_imports`` as for :func:`parse_config`."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -279,7 +302,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if isinstance(data, dict) and overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-    return parse_config(data, source=str(path), base_dir=path.resolve().parent)
+    return parse_config(data, source=str(path), base_dir=path.resolve().parent, trust_imports=trust_imports)
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

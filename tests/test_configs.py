@@ -38,13 +38,40 @@ def test_imports_register_user_classes_before_validation(tmp_path):
     cfg_path.write_text("imports: [my_agents_mod]\nname: x\nenv: {id: expobench/MAB-hard-v0}\n"
                         "agents: [{name: a, kind: my_random}]\n")
     try:
-        assert load_config(cfg_path).agents[0].kind == "my_random"
+        assert load_config(cfg_path, trust_imports=True).agents[0].kind == "my_random"
     finally:
         AGENTS.pop("my_random", None)
     cfg_path.write_text("imports: [no_such_module_xyz]\nname: x\nenv: {id: expobench/MAB-hard-v0}\n"
                         "agents: [{name: a, kind: random}]\n")
     with pytest.raises(ConfigError, match="imports: cannot import 'no_such_module_xyz'"):
+        load_config(cfg_path, trust_imports=True)
+
+
+def test_a_configs_imports_run_only_when_trusted(tmp_path, monkeypatch, capsys):
+    from expobench.experiments.cli import main
+    from expobench.experiments.errors import ConfigError
+
+    marker = tmp_path / "ran"
+    (tmp_path / "side_effect_mod.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text("imports: [side_effect_mod]\nname: x\nenv: {id: expobench/MAB-hard-v0}\nhorizon: 2\n"
+                        f"agents: [{{name: a, kind: random}}]\nout: {tmp_path / 'o'}\n")
+    monkeypatch.delenv("EXPOBENCH_TRUST_IMPORTS", raising=False)
+    with pytest.raises(ConfigError, match="--trust-imports"):
         load_config(cfg_path)
+    for extra in ([], ["--print-config"]):
+        assert main(["run", str(cfg_path), *extra]) == 2
+        assert "would run code from this config" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "o").exists()  # nothing imported, nothing written
+    assert main(["run", str(cfg_path), "--trust-imports", "--quiet"]) == 0
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    import sys
+
+    sys.modules.pop("side_effect_mod", None)
+    monkeypatch.setenv("EXPOBENCH_TRUST_IMPORTS", "1")
+    load_config(cfg_path)
+    assert marker.exists()
 
 
 def test_env_without_a_declared_metric_is_refused_before_any_work(tmp_path, capsys):
