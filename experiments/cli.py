@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import json
 import os
@@ -122,6 +123,30 @@ def _reads_stores(command: Any) -> Any:
     return wrapped
 
 
+class Terminated(Exception):
+    """SIGTERM during a run: unwinds like Ctrl-C, so the open group of steps is committed."""
+
+
+@contextlib.contextmanager
+def _sigterm_as(exc: type[Exception]) -> Any:
+    """Within the block, SIGTERM raises ``exc`` in the main thread (a batch scheduler's stop becomes a clean stop
+    with the resume message); the previous handler is restored afterwards."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise exc()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from expobench.experiments.config import dump_config, load_config
     from expobench.experiments.errors import ConfigError, StoreMismatch
@@ -139,7 +164,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from expobench.experiments.runner import ReplayMismatch
 
     try:
-        exp = run(cfg, use_cache=not args.no_cache, progress=not args.quiet)
+        with _sigterm_as(Terminated):
+            exp = run(cfg, use_cache=not args.no_cache, progress=not args.quiet)
+    except Terminated:
+        return _fail("terminated (SIGTERM); committed steps are kept; run the same command again to resume.",
+                     code=143)
     except StoreMismatch as e:
         return _fail(str(e))
     except EngineCrashed as e:

@@ -123,3 +123,39 @@ def test_sigkill_mid_run_with_llm_agents_and_expo_then_resume_equals_uninterrupt
     chosen = {(json.loads(r[-1])["mp_ids"]["d"], json.loads(r[-1])["mp_ids"]["i"]) for r in killed[0]
               if r[0].startswith("MAB-hard-v0__expo")}
     assert len(chosen) > 1  # the optimiser did move between candidates
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_with_the_resume_message_and_resumes_exactly(tmp_path):
+    cfg = {"name": "term", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 10_000, "seeds": [0, 1],
+           "agents": [{"name": "ucb", "kind": "ucb"}, {"name": "ts", "kind": "thompson"}], "batch_width": 2}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    proc = run_cli(config, tmp_path / "term")
+    deadline = time.time() + 120
+    while committed_steps(tmp_path / "term") < 1000:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 143
+    err = proc.stderr.read().decode()
+    assert "terminated (SIGTERM); committed steps are kept; run the same command again to resume." in err
+    assert "Traceback" not in err
+    assert 0 < committed_steps(tmp_path / "term") < 10_000 * 4
+    assert run_cli(config, tmp_path / "term").wait() == 0
+    assert run_cli(config, tmp_path / "clean").wait() == 0
+    assert store_rows(tmp_path / "term") == store_rows(tmp_path / "clean")
+
+
+def test_progress_is_a_plain_line_when_stderr_is_not_a_terminal(tmp_path):
+    cfg = {"name": "plain", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 50, "seeds": [0],
+           "agents": [{"name": "ucb", "kind": "ucb"}]}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPOBENCH_PROGRESS_INTERVAL": "0"}
+    done = subprocess.run([sys.executable, "-m", "experiments", "run", str(config), "--out", str(tmp_path / "o")],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("plain: ")]
+    assert lines and lines[-1].startswith("plain: 50/50 decisions (100 %)")
+    assert "\x1b[" not in done.stderr  # no terminal control sequences in a log file
