@@ -48,6 +48,8 @@ class MeansBandit(gym.Env):
         means = np.asarray(means, dtype=np.float64)
         if means.ndim != 1 or len(means) < 2:
             raise ValueError(f"means must be a list of at least 2 numbers, got {means.tolist()}")
+        if not (np.isfinite(noise_std) and noise_std >= 0):
+            raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std}")
         if reward not in ("bernoulli", "gaussian"):
             raise ValueError(f"reward must be 'bernoulli' or 'gaussian', got {reward!r}")
         if reward == "bernoulli" and ((means < 0) | (means > 1)).any():
@@ -128,6 +130,8 @@ class MeansBandit(gym.Env):
 
 def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:
     """Krishnamurthy et al. instance: best arm 0.5 + Δ/2, the others 0.5 − Δ/2."""
+    if n_arms < 2:
+        raise ValueError(f"n_arms must be >= 2, got {n_arms}")
     if not 0 <= best_arm < n_arms:
         raise ValueError(f"best_arm must be in [0, {n_arms}), got {best_arm}")
     means = [0.5 - delta / 2] * n_arms

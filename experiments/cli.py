@@ -18,14 +18,29 @@ EXIT_USAGE = 2
 
 
 def _seeds(text: str) -> list[int]:
-    """``0,1,2`` or ``0-4`` (inclusive range)."""
+    """``0,1,2`` or ``0-4`` (inclusive range): distinct non-negative integers, at most ``MAX_SEEDS`` of them."""
+    from expobench.experiments.config import MAX_SEEDS, _short
+
+    forms = f"e.g. 0,1,2 or 0-4 (distinct non-negative integers, at most {MAX_SEEDS})"
+    bad = f"expected {forms}, got {_short(text)}"
     try:
         if "-" in text and "," not in text:
             lo, hi = (int(x) for x in text.split("-", 1))
+            if hi < lo:
+                raise argparse.ArgumentTypeError(f"range {lo}-{hi} is empty (low-high needs low <= high); "
+                                                 f"expected {forms}")
+            if hi - lo + 1 > MAX_SEEDS:
+                raise argparse.ArgumentTypeError(f"{hi - lo + 1} seeds, at most {MAX_SEEDS} allowed")
             return list(range(lo, hi + 1))
-        return [int(x) for x in text.split(",") if x.strip()]
+        parts = [x for x in text.split(",") if x.strip()]
+        if len(parts) > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"{len(parts)} seeds, at most {MAX_SEEDS} allowed")
+        seeds = [int(x) for x in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds: expected e.g. 0,1,2 or 0-4, got {text!r}") from None
+        raise argparse.ArgumentTypeError(bad) from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(bad)
+    return seeds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the built-in models: file path, size, sha256, the extra that "
                             "installs them")
     models.add_argument("--json", action="store_true", help="print JSON instead of lines")
+
+    ver = sub.add_parser("verify", help="check a run store: every step row against its digest, step numbers, "
+                         "step counts of finished runs, SQLite's integrity check")
+    ver.add_argument("out", help="an experiment output directory")
 
     sub.add_parser("envs", help="list the registered environment ids")
     sub.add_parser("agents", help="list the agent kinds")
@@ -169,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Terminated:
         return _fail("terminated (SIGTERM); committed steps are kept; run the same command again to resume.",
                      code=143)
-    except StoreMismatch as e:
+    except (StoreMismatch, ConfigError) as e:
         return _fail(str(e))
     except EngineCrashed as e:
         return _fail(str(e), code=1)
@@ -411,6 +430,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reads_stores
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the store is sound, 2 with one line per problem otherwise."""
+    with _open_store(args.out) as store:
+        found = store.check()
+    if found.problems:
+        for problem in found.problems:
+            print(problem, file=sys.stderr)
+        return _fail(f"{args.out}: {len(found.problems)} problem(s) found; its summaries cannot be trusted")
+    older = f" ({found.unverified} older steps have no digest: not verified)" if found.unverified else ""
+    print(f"{args.out}: {found.runs} runs, {found.steps - found.unverified} steps verified{older}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Where each built-in model's GGUF file is (to serve the same weights with another engine)."""
     from expobench.experiments.doctor import builtin_models
@@ -453,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
                 "export-prompt": cmd_export_prompt, "doctor": cmd_doctor, "export": cmd_export,
-                "models": cmd_models}
+                "models": cmd_models, "verify": cmd_verify}
     return commands[args.command](args)
 
 

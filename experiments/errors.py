@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class StoreMismatch(ValueError):
     """The output directory holds results of a different experiment configuration."""
+
+
+class StoreBusy(StoreMismatch):
+    """Another process is writing the output directory."""

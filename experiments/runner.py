@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -29,10 +30,11 @@ from expobench.agents.llm.metaprompt import MetaPrompt
 from expobench.agents.llm.types import Completion, LLMRequest
 from expobench.agents.registry import make_agent
 from expobench.experiments.config import AgentConfig, ExperimentConfig
-from expobench.experiments.errors import StoreMismatch
+from expobench.experiments.errors import StoreBusy, StoreMismatch
 from expobench.experiments.llm_clients import ClientPool
 from expobench.experiments.metrics import metric_for
 from expobench.experiments.optimizers import build_optimizer, decide_with_optimizer, update_optimizer
+from expobench.experiments.preflight import preflight
 from expobench.experiments.progress import progress_bar
 from expobench.experiments.seeding import seed_streams
 from expobench.experiments.store import CallRow, RunStore, StepRow, dumps, to_jsonable
@@ -268,6 +270,44 @@ def _check_replay(s: RunState, row: StepRow) -> None:
         )
 
 
+def _open_for(cfg: ExperimentConfig) -> RunStore:
+    """The store of ``cfg.out``, checked against ``cfg`` and stamped with it: name, config (seeds: the union over
+    every invocation, so seed-sharded runs of one experiment record them all) and headline metric."""
+    store = RunStore(cfg.out)
+    try:
+        check_store(cfg, store)
+        config = cfg.model_dump(mode="json")
+        stored = store.get_meta("config")
+        if stored is not None:
+            config["seeds"] = sorted(set(stored.get("seeds", [])) | set(config["seeds"]))
+        store.set_meta("name", cfg.name)
+        store.set_meta("config", config)
+        store.set_meta("metric", metric_for(cfg.env.id, env=make_env(cfg.env.id, cfg.env.kwargs)).name)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+LOCK_FILE = ".expobench.lock"
+
+
+def _writer_lock(out: Path) -> Any:
+    """An advisory lock on ``out`` held while one process writes it (closing the returned file releases it): a
+    second ``run`` into the same directory is refused at once instead of interleaving its steps."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / LOCK_FILE, "a+")  # noqa: SIM115 -- held open for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreBusy(f"another expobench run is writing to {out}; wait for it to finish or choose another "
+                        "--out") from None
+    return handle
+
+
 def check_store(cfg: ExperimentConfig, store: RunStore) -> None:
     """Refuse to mix results of different configurations in one output directory: another env, horizon or
     evaluation budget than the experiment stored there (agents and seeds may be added), or a run whose
@@ -305,25 +345,26 @@ def run_experiment(
     committed in groups (see :mod:`expobench.experiments.store`) and always when this function returns or raises.
     """
     started = time.perf_counter()
-    store = RunStore(cfg.out)
-    check_store(cfg, store)
-    store.set_meta("name", cfg.name)
-    store.set_meta("config", cfg.model_dump(mode="json"))
-    store.set_meta("metric", metric_for(cfg.env.id, env=make_env(cfg.env.id, cfg.env.kwargs)).name)
-    specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
-    clients = ClientPool(cfg, use_cache=use_cache)
+    preflight(cfg)
+    lock = _writer_lock(Path(cfg.out))
     try:
-        with progress_bar(len(specs) * cfg.horizon, f"{cfg.name}", enabled=progress) as advance:
-            for start in range(0, len(specs), cfg.batch_width):
-                batch = specs[start:start + cfg.batch_width]
-                states = [_start_run(cfg, spec, store, clients) for spec in batch]
-                _run_lockstep(states, store, clients, advance, on_step)
+        store = _open_for(cfg)
+        specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
+        clients = ClientPool(cfg, use_cache=use_cache)
+        try:
+            with progress_bar(len(specs) * cfg.horizon, f"{cfg.name}", enabled=progress) as advance:
+                for start in range(0, len(specs), cfg.batch_width):
+                    batch = specs[start:start + cfg.batch_width]
+                    states = [_start_run(cfg, spec, store, clients) for spec in batch]
+                    _run_lockstep(states, store, clients, advance, on_step)
+        finally:
+            # the experiment's wall time, summed over resumed invocations (runs share it in lockstep; each run's
+            # own share is in its row)
+            store.set_meta("wall_s", float(store.get_meta("wall_s", 0.0)) + time.perf_counter() - started)
+            store.flush()
+            clients.close()
     finally:
-        # the experiment's wall time, summed over resumed invocations (runs share it in lockstep; each run's own
-        # share is in its row)
-        store.set_meta("wall_s", float(store.get_meta("wall_s", 0.0)) + time.perf_counter() - started)
-        store.flush()
-        clients.close()
+        lock.close()  # releases the writer lock
     if cfg.tracking:
         from expobench.experiments.tracking import track
 

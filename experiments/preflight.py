@@ -1,0 +1,77 @@
+"""Checks of an experiment that need its parts built, done before any work: nothing is written when one fails.
+
+Validation of the config itself (types, ranges, names, kinds) is pydantic's (``expobench.experiments.config``);
+this dry pass builds what the config names -- the env with its kwargs, every agent reset on it, every optimiser's
+pool file -- and checks that the output directory can be written. Every problem is a :class:`ConfigError` naming
+the field, so ``expobench run`` exits 2 with one message and an empty (or untouched) output directory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expobench.experiments.config import ExperimentConfig
+from expobench.experiments.errors import ConfigError
+
+
+def preflight(cfg: ExperimentConfig) -> None:
+    """Raise :class:`ConfigError` for the first problem the dry pass finds (see the module docstring)."""
+    check_out_dir(Path(cfg.out))
+    env = _build_env(cfg)
+    for i, agent_cfg in enumerate(cfg.agents):
+        _check_agent(cfg, i, agent_cfg, env)
+
+
+def check_out_dir(out: Path) -> None:
+    """``out`` is a directory, or can be created as one, and is writable."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a directory")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"out: {out} lies under {parent}, which is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"out: {parent} is not writable")
+
+
+def _build_env(cfg: ExperimentConfig) -> Any:
+    from expobench.experiments.runner import make_env
+
+    try:
+        env = make_env(cfg.env.id, cfg.env.kwargs)
+        with warnings.catch_warnings():  # the checker's advice on the first reset is not a config problem
+            warnings.simplefilter("ignore")
+            env.reset(seed=0)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"env.kwargs: {cfg.env.id} cannot be built with {_short(cfg.env.kwargs)}: {e}") from None
+    return env
+
+
+def _check_agent(cfg: ExperimentConfig, i: int, agent_cfg: Any, env: Any) -> None:
+    """The agent resets on the env (an agent that does not fit the task says so in ``reset``), and its
+    optimiser's pool file exists."""
+    from expobench.agents.registry import make_agent
+
+    where = f"agents[{i}] ({agent_cfg.name})"
+    agent = make_agent(agent_cfg.kind, agent_cfg.params)
+    agent.horizon = cfg.horizon
+    if getattr(agent, "uses_llm", False):
+        agent.configure(agent_config=agent_cfg, experiment=cfg, seed=0)
+    try:
+        agent.reset(env.unwrapped, np.random.default_rng(0))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: kind {agent_cfg.kind!r} cannot run on {cfg.env.id}: {e}") from None
+    pool = (agent_cfg.optimizer.pool or {}) if agent_cfg.optimizer is not None else {}
+    if "path" in pool and not Path(pool["path"]).is_file():
+        raise ConfigError(f"{where}.optimizer.pool.path: no such file: {pool['path']}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
