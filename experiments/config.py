@@ -7,9 +7,13 @@ path, the bad value and what is allowed -- before any work starts.
 
 from __future__ import annotations
 
+import math
 import re
+import reprlib
+import types
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,9 +23,72 @@ from expobench.experiments.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
+#: Bounds on a config document, checked before anything is validated: bytes in the file, values once YAML aliases
+#: are expanded, nesting depth; and the number of seeds (one run per seed and agent).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 64
+MAX_SEEDS = 10_000
+#: Longest echo of a bad value in an error message.
+MAX_ECHO = 80
+
+
+def _short(value: Any, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` cut to ``limit`` characters, without building the repr of a large value."""
+    r = reprlib.Repr()
+    r.maxlevel, r.maxdict, r.maxlist, r.maxtuple, r.maxset = 3, 6, 6, 6, 6
+    r.maxstring, r.maxlong, r.maxother = limit, limit, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _cut(text: str, limit: int = 2 * MAX_ECHO) -> str:
+    """A field path (which may hold long keys or deep nesting) cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _numeric(tp: Any) -> bool:
+    """Whether a field annotation wants a number (int or float) and not a bool."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        return bool not in args and any(_numeric(a) for a in args)
+    if origin is Annotated:
+        return _numeric(typing.get_args(tp)[0])
+    return tp in (int, float)
+
+
+def _numeric_items(tp: Any) -> bool:
+    """Whether a field annotation is a list/tuple/set of numbers."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_numeric_items(a) for a in typing.get_args(tp))
+    return origin in (list, tuple, set, frozenset) and any(_numeric(a) for a in typing.get_args(tp))
+
+
+def _no_bool_numbers(model: type[BaseModel], data: Any) -> None:
+    """Refuse ``true``/``false`` given for a number field of ``model`` (pydantic would read them as 1/0): the
+    parameter models of agent and optimiser kinds and the LLM settings are checked on their raw input."""
+    if not isinstance(data, dict):
+        return
+    for name, field in model.model_fields.items():
+        keys = [k for k in (name, field.alias) if k and k in data]
+        for key in keys:
+            v = data[key]
+            if isinstance(v, bool) and _numeric(field.annotation):
+                raise ValueError(f"{key}: expected a number, not a boolean (got {v!r})")
+            if isinstance(v, (list, tuple)) and _numeric_items(field.annotation) and any(
+                    isinstance(x, bool) for x in v):
+                raise ValueError(f"{key}: expected numbers, not booleans (got {_short(v)})")
+
+
+def _llm_input(v: Any) -> Any:
+    _no_bool_numbers(LLMConfig, v)
+    return v
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class EnvConfig(_Strict):
@@ -55,6 +122,8 @@ class OptimizerConfig(_Strict):
     )
     llm: LLMConfig | None = Field(None, description="The optimiser's own LLM (default: the agent's LLM).")
 
+    _llm_input = field_validator("llm", mode="before")(_llm_input)
+
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
@@ -74,6 +143,10 @@ class OptimizerConfig(_Strict):
 
 def _check_params(model: type[BaseModel], params: dict[str, Any]) -> None:
     try:
+        _no_bool_numbers(model, params)
+    except ValueError as e:
+        raise ValueError(f"params.{e}") from None
+    try:
         model(**params)
     except ValidationError as e:
         raise ValueError("; ".join(_describe(err, prefix="params") for err in e.errors())) from None
@@ -87,6 +160,8 @@ class AgentConfig(_Strict):
     optimizer: OptimizerConfig | None = Field(
         None, description="Meta-prompt optimiser for LLM agents (default: fixed meta-prompt)."
     )
+
+    _llm_input = field_validator("llm", mode="before")(_llm_input)
 
     @field_validator("name")
     @classmethod
@@ -151,19 +226,21 @@ class ExperimentConfig(_Strict):
                     "(docs/security.md).")
     name: str = Field(description="Experiment name.")
     env: EnvConfig = Field(description="The environment every run plays.")
-    horizon: int = Field(100, ge=1, description="Decisions (rounds / iterations) per run.")
+    horizon: int = Field(100, ge=1, strict=True, description="Decisions (rounds / iterations) per run.")
     evaluations: int | None = Field(
-        None, ge=1, description="Evaluation budget of an optimisation task (LinReg, TSP, BO, HPO): a run stops once "
-        "it has made this many evaluations after its initial design, so an LLM agent that evaluates n_proposals per "
+        None, ge=1, strict=True, description="Evaluation budget of an optimisation task (LinReg, TSP, BO, HPO): a run "
+        "stops once it has made this many evaluations after its initial design, so an LLM agent that evaluates n_proposals per "
         "iteration gets the budget of a one-per-step baseline; `horizon` then caps the steps and must be at least "
         "this. None: every run takes `horizon` steps (agents are still compared at the evaluations all reached).")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One run per seed and agent.")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS,
+                              description="One run per seed and agent.")
     agents: list[AgentConfig] = Field(min_length=1, description="The agents to compare.")
     out: Path = Field(Path("runs/experiment"), description="Output directory (run store, plots).")
     llm: LLMConfig = Field(default_factory=LLMConfig, description="Default LLM settings for LLM agents.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="LLM response cache.")
     batch_width: int = Field(
-        64, ge=1, description="Runs advanced in lockstep; their LLM requests of one step go in one backend call."
+        64, ge=1, strict=True,
+        description="Runs advanced in lockstep; their LLM requests of one step go in one backend call."
     )
     tracking: list[TrackingConfig] = Field(
         default_factory=list, description="Experiment trackers the finished runs are logged to (needs the "
@@ -174,6 +251,15 @@ class ExperimentConfig(_Strict):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError("names use letters, digits, '_', '.', '-' and start with a letter or digit")
+        return v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _integer_seeds(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            bad = [s for s in v if isinstance(s, bool) or not isinstance(s, int)]
+            if bad:
+                raise ValueError(f"expected integers, not {_short(bad[0])}")
         return v
 
     @field_validator("seeds")
@@ -206,6 +292,8 @@ class ExperimentConfig(_Strict):
                              "baseline evaluates once per step")
         return self
 
+    _llm_input = field_validator("llm", mode="before")(_llm_input)
+
     def llm_for(self, agent: AgentConfig) -> LLMConfig:
         return agent.llm if agent.llm is not None else self.llm
 
@@ -216,8 +304,9 @@ class ExperimentConfig(_Strict):
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+        key = _cut(str(part), MAX_ECHO)
+        out += f"[{part}]" if isinstance(part, int) else (f".{key}" if out else key)
+    return _cut(out) or "(top level)"
 
 
 def _describe(err: dict[str, Any], prefix: str = "") -> str:
@@ -226,13 +315,19 @@ def _describe(err: dict[str, Any], prefix: str = "") -> str:
         loc = f"{prefix}.{loc}" if loc != "(top level)" else prefix
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return f"{loc}: unknown field (value {err['input']!r})"
+        return f"{loc}: unknown field (value {_short(err['input'])})"
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
+    if err["type"] == "finite_number":
+        return f"{loc}: expected a finite number, not .inf or .nan (got {_short(err['input'])})"
+    if err["type"] in ("int_type", "bool_type") or (err["type"].startswith("int_") and isinstance(err["input"], bool)):
+        return f"{loc}: expected an integer (got {_short(err['input'])})"
+    if err["type"] == "value_error" and re.match(r"^[A-Za-z_][\w.\[\]]*: ", msg):  # names a field inside loc
+        return f"{msg}" if loc == "(top level)" else f"{loc}.{msg}"
     if err["type"] == "value_error":
         scalar = isinstance(err.get("input"), (str, int, float, bool)) or err.get("input") is None
-        return f"{loc}: {msg} (got {err['input']!r})" if scalar else f"{loc}: {msg}"
-    return f"{loc}: {msg} (got {err['input']!r})"
+        return f"{loc}: {msg} (got {_short(err['input'])})" if scalar else f"{loc}: {msg}"
+    return f"{loc}: {msg} (got {_short(err['input'])})"
 
 
 def import_modules(modules: Any, search: list[Path], source: str = "config") -> None:
@@ -278,11 +373,69 @@ def parse_config(data: Any, source: str = "config", base_dir: Path | None = None
                 f"{source}: imports: importing {data['imports']!r} would run code from this config; pass "
                 f"--trust-imports (Python: trust_imports=True, or set {TRUST_ENV}=1) if you trust it")
         import_modules(data["imports"], [Path.cwd()] + ([base_dir] if base_dir else []), source)
+    _check_document(data, source)
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as e:
         lines = [_describe(err) for err in e.errors()]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(f"  {line}" for line in lines)) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` then overriding keys is fine
+                continue
+            key = self.construct_object(key_node, deep=True)
+            ident = (type(key), key)
+            try:
+                hash(ident)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if ident in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_short(key)} (first on line {keys[ident] + 1})",
+                    key_node.start_mark)
+            keys[ident] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one short line: the problem and where."""
+    if isinstance(e, yaml.MarkedYAMLError):
+        problem = e.problem or e.context or "syntax error"
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return f"{where}{problem[:160]}"
+    return str(e)[:160]
+
+
+def _check_document(data: Any, source: str) -> None:
+    """Refuse a document too large or deep once YAML aliases are expanded, and any ``.inf``/``.nan`` (every number
+    in a config is finite), before it is validated, naming the first offending place."""
+    budget = MAX_CONFIG_VALUES
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, loc, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(f"{source}: too large: more than {MAX_CONFIG_VALUES} values once YAML aliases are "
+                              "expanded")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{source}: {_cut(loc)}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{source}: invalid config\n  {_cut(loc) or '(top level)'}: expected a finite number, not "
+                              f".inf or .nan (got {value!r})")
+        if isinstance(value, dict):
+            for k, v in reversed(list(value.items())):
+                key = _cut(str(k), MAX_ECHO)
+                stack.append((v, f"{loc}.{key}" if loc else key, depth + 1))
+        elif isinstance(value, (list, tuple)):
+            for i in reversed(range(len(value))):
+                stack.append((value[i], f"{loc}[{i}]", depth + 1))
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
@@ -291,15 +444,27 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
     ``trust_imports`` as for :func:`parse_config`."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: too large for a config (more than {MAX_CONFIG_BYTES} bytes)")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise ConfigError(f"{path}: not a UTF-8 text YAML file")
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    _check_document(data, str(path))
     if isinstance(data, dict) and overrides:
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_config(data, source=str(path), base_dir=path.resolve().parent, trust_imports=trust_imports)
