@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from expobench.experiments.config import ExperimentConfig
+from expobench.experiments.config import ExperimentConfig, _short
 from expobench.experiments.errors import ConfigError
 
 
@@ -97,8 +97,3 @@ def check_llm(llm: Any, field: str) -> None:
             raise ConfigError(f"{field}.base_url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
         if llm.api_key_env and not os.environ.get(llm.api_key_env):
             raise ConfigError(f"{field}.api_key_env: the environment variable {llm.api_key_env} is not set")
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
