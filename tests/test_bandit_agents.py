@@ -110,4 +110,4 @@ def test_exp3_tunes_gamma_to_the_runs_horizon(tmp_path):
         run_experiment(cfg, progress=False).close()
     finally:
         AGENTS.pop("horizon_recorder", None)
-    assert seen == [37]
+    assert seen and set(seen) == {37}  # the run, and the dry pass before it, both reset with the run's horizon
