@@ -22,6 +22,8 @@ from expobench.experiments.errors import ConfigError
 def preflight(cfg: ExperimentConfig) -> None:
     """Raise :class:`ConfigError` for the first problem the dry pass finds (see the module docstring)."""
     check_out_dir(Path(cfg.out))
+    if cfg.cache.enabled and cfg.cache.path is not None:
+        check_file_path(Path(cfg.cache.path), "cache.path")
     env = _build_env(cfg)
     for i, agent_cfg in enumerate(cfg.agents):
         _check_agent(cfg, i, agent_cfg, env)
@@ -38,6 +40,18 @@ def check_out_dir(out: Path) -> None:
         raise ConfigError(f"out: {out} lies under {parent}, which is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"out: {parent} is not writable")
+
+
+def check_file_path(path: Path, field: str) -> None:
+    """``path`` is a file, or can be created as one, in a writable directory."""
+    if path.is_dir():
+        raise ConfigError(f"{field}: {path} is a directory; give a file path")
+    if path.exists():
+        return
+    try:
+        check_out_dir(path.parent)
+    except ConfigError as e:
+        raise ConfigError(f"{field}: {path} cannot be created ({str(e).split(': ', 1)[-1]})") from None
 
 
 def _build_env(cfg: ExperimentConfig) -> Any:

@@ -107,3 +107,16 @@ def test_llm_settings_that_cannot_answer_are_refused_before_any_work(llm, field,
     err = capsys.readouterr().err
     assert err.startswith(f"expobench: error: {field}") and message in err
     assert not out.exists()
+
+
+def test_a_cache_path_that_cannot_be_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for cache, message in ((tmp_path, "is a directory"), (tmp_path / "file" / "c.sqlite", "cannot be created")):
+        config = tmp_path / "c.yaml"
+        config.write_text(yaml.safe_dump({"name": "x", "env": BANDIT, "horizon": 3, "out": str(tmp_path / "out"),
+                                          "cache": {"path": str(cache)}, "llm": SCRIPTED,
+                                          "agents": [{"name": "b", "kind": "llm_bandit"}]}))
+        assert main(["run", "--quiet", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("expobench: error: cache.path") and message in err
+        assert not (tmp_path / "out").exists()
