@@ -135,6 +135,22 @@ def test_openai_backend_gives_up_after_bounded_attempts(script, error):
         assert len(srv.requests) == 3
 
 
+def test_a_server_that_never_answers_is_given_up_at_the_deadline():
+    """Each attempt times out; no retry starts after the deadline, so the cost is bounded by the deadline plus one
+    attempt's timeout whatever max_attempts says."""
+    import time
+
+    with FakeServer(["timeout"] * 20, delay=5.0) as srv:
+        cfg = LLMConfig(backend="openai", base_url=srv.url, model="m", server_kind="vllm", max_attempts=20,
+                        backoff_s=0.01, timeout_s=0.4, deadline_s=1.0)
+        client = make_client(cfg)
+        start = time.monotonic()
+        with pytest.raises(LLMError, match="past the 1 s deadline"):
+            client.generate([req()])
+        assert time.monotonic() - start < 1.0 + 0.4 + 1.0  # deadline + one timeout + slack
+        assert 2 <= len(srv.requests) <= 4
+
+
 def test_openai_backend_timeout_is_retried():
     with FakeServer(["timeout"], delay=1.5) as srv:
         client = openai_client(srv.url, timeout=0.5)

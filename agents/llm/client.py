@@ -4,7 +4,9 @@
 all missing samples go to the backend in ONE ``backend.generate`` call (a request missing some samples is sent
 once per missing sample index with ``n=1`` and seed ``seed + index``, so sample ``i`` always maps to the same
 cache entry). Transient errors (:class:`LLMError` with ``transient``) are retried up to ``max_attempts`` calls
-in all, sleeping ``backoff_s · 2^k`` (capped at ``backoff_max_s``); then the last error is raised.
+in all, sleeping ``backoff_s · 2^k`` (capped at ``backoff_max_s``), and no retry starts once ``deadline_s``
+seconds have passed since the first attempt (a server that never answers costs at most the deadline plus one
+attempt's timeout, not ``max_attempts`` timeouts); then the last error is raised.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from expobench.agents.llm.types import Backend, Completion, LLMError, LLMRequest
 
 class LLMClient:
     def __init__(self, backend: Backend, cache: ResponseCache | None = None, *, max_attempts: int = 4,
-                 backoff_s: float = 0.5, backoff_max_s: float = 8.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff_s: float = 0.5, backoff_max_s: float = 8.0, deadline_s: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.backend = backend
@@ -29,7 +32,9 @@ class LLMClient:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.deadline_s = deadline_s
         self._sleep = sleep
+        self._clock = clock
         self.stats: Counter[str] = Counter()
 
     def _key(self, req: LLMRequest, i: int) -> str:
@@ -60,6 +65,7 @@ class LLMClient:
         return [[c for c in row if c is not None] for row in out]
 
     def _call_with_retries(self, requests: list[LLMRequest]) -> list[list[Completion]]:
+        start = self._clock()
         for attempt in range(self.max_attempts):
             try:
                 self.stats["backend_calls"] += 1
@@ -69,11 +75,14 @@ class LLMClient:
                 return results
             except LLMError as e:
                 self.stats["errors"] += 1
-                if not e.transient or attempt == self.max_attempts - 1:
+                delay = min(self.backoff_s * 2**attempt, self.backoff_max_s)
+                late = self.deadline_s is not None and self._clock() - start + delay >= self.deadline_s
+                if not e.transient or attempt == self.max_attempts - 1 or late:
                     self.stats["failures"] += 1
-                    raise type(e)(f"{e} (after {attempt + 1} attempt(s) to {self.backend.name})") from e
+                    why = f", past the {self.deadline_s:g} s deadline" if late and e.transient else ""
+                    raise type(e)(f"{e} (after {attempt + 1} attempt(s) to {self.backend.name}{why})") from e
                 self.stats["retries"] += 1
-                self._sleep(min(self.backoff_s * 2**attempt, self.backoff_max_s))
+                self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -42,6 +42,9 @@ class LLMConfig(BaseModel):
     max_attempts: int = Field(4, ge=1, description="Backend calls per request before giving up (transient errors).")
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
     backoff_max_s: float = Field(8.0, ge=0, description="Largest retry delay.")
+    deadline_s: float = Field(
+        180.0, gt=0, description="No retry starts after this many seconds since a request's first attempt: with "
+        "timeout_s, it bounds the time a server that never answers can cost (default: 180 + 120 s at most).")
     policy: str = Field("first_choice", description="scripted: the policy (first_choice, bandit_best_mean, ...).")
     policy_args: dict[str, Any] = Field(default_factory=dict, description="scripted: the policy's arguments.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Backend-specific engine keyword arguments.")
@@ -74,4 +77,4 @@ def make_client(cfg: LLMConfig, cache: ResponseCache | None = None) -> LLMClient
     from expobench.agents.llm.client import LLMClient
 
     return LLMClient(make_backend(cfg), cache, max_attempts=cfg.max_attempts, backoff_s=cfg.backoff_s,
-                     backoff_max_s=cfg.backoff_max_s)
+                     backoff_max_s=cfg.backoff_max_s, deadline_s=cfg.deadline_s)
