@@ -106,6 +106,10 @@ def check_llm(llm: Any, field: str) -> None:
         elif not (llm.model.endswith(".gguf") and Path(llm.model).expanduser().is_file()):
             raise ConfigError(f"{field}.model: unknown model {llm.model!r}: use a built-in name "
                               f"({', '.join(BUILTIN)}) or the path of an existing .gguf file")
+        else:
+            with open(Path(llm.model).expanduser(), "rb") as f:
+                if f.read(4) != b"GGUF":  # every GGUF file starts with this magic
+                    raise ConfigError(f"{field}.model: {llm.model} is not a GGUF model file (no GGUF header)")
     elif llm.backend == "openai":
         if not llm.base_url:
             raise ConfigError(f"{field}.base_url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")

@@ -92,6 +92,7 @@ def test_seed_sharded_runs_of_one_experiment_record_every_seed(tmp_path):
 @pytest.mark.parametrize("llm, field, message", [
     ({"backend": "llamacpp", "model": "no-such-model"}, "llm.model", "unknown model 'no-such-model'"),
     ({"backend": "llamacpp", "model": "/nowhere/m.gguf"}, "llm.model", "existing .gguf file"),
+    ({"backend": "llamacpp", "model": "GARBAGE"}, "llm.model", "is not a GGUF model file"),
     ({"backend": "openai", "model": "m"}, "llm.base_url", "required for backend 'openai'"),
     ({"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "EXPOBENCH_NO_KEY"},
      "llm.api_key_env", "EXPOBENCH_NO_KEY is not set"),
@@ -99,6 +100,9 @@ def test_seed_sharded_runs_of_one_experiment_record_every_seed(tmp_path):
 def test_llm_settings_that_cannot_answer_are_refused_before_any_work(llm, field, message, tmp_path, capsys,
                                                                       monkeypatch):
     monkeypatch.delenv("EXPOBENCH_NO_KEY", raising=False)
+    if llm.get("model") == "GARBAGE":  # a file named .gguf that is not one
+        (tmp_path / "garbage.gguf").write_bytes(bytes(range(256)) * 16)
+        llm = {**llm, "model": str(tmp_path / "garbage.gguf")}
     out = tmp_path / "out"
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"name": "x", "env": BANDIT, "horizon": 3, "out": str(out), "llm": llm,
