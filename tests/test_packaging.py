@@ -48,6 +48,7 @@ def test_wheel_installs_exactly_one_top_level_name_with_every_module_and_data_fi
     for f in shipped:
         folder, rest = f.split("/", 1)
         assert f"{FOLDERS[folder]}/{rest}" in names, f"{f} is not in the wheel"
+    assert "expobench/envs/data/LICENSE-LLAMBO" in names  # the licence of LLAMBO's data travels with it
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "expobench = expobench.experiments.cli:main" in entry
 
