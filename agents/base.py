@@ -49,6 +49,11 @@ class Decision:
     meta_prompt: MetaPrompt | None = None
 
 
+def evaluation_count(record: dict[str, Any]) -> int:
+    """How many evaluations a step made, from its record: ``len(record["evaluated"])``, else 1 (its action)."""
+    return len(record["evaluated"]) if "evaluated" in record else 1
+
+
 class AgentParams(BaseModel):
     """Base of every agent's parameter model: unknown fields are an error."""
 

@@ -209,9 +209,10 @@ def _open_store(out: str) -> Any:
 
 
 def _print_summary(store: Any, as_json: bool) -> None:
-    from expobench.experiments.metrics import summarize
+    from expobench.experiments.metrics import load_runs, summarize
 
-    summaries = summarize(store)
+    data = load_runs(store)  # read once: the table, the position lines and the comparisons all use it
+    summaries = summarize(store, data)
     if not summaries and not as_json:
         print(f"{store.out}: no committed steps yet")
         return
@@ -240,15 +241,14 @@ def _print_summary(store: Any, as_json: bool) -> None:
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
-    _print_positions(store, console)
-    _print_comparisons(store, console, metric)
+    _print_positions(data, console)
+    _print_comparisons(store, data, console, metric)
 
 
-def _print_positions(store: Any, console: Any) -> None:
+def _print_positions(data: dict[str, Any], console: Any) -> None:
     """The best-arm position warning, or the final regret by best-arm position when positions vary."""
-    from expobench.experiments.metrics import load_runs, position_warning, regret_by_position
+    from expobench.experiments.metrics import position_warning, regret_by_position
 
-    data = load_runs(store)
     warning = position_warning(data)
     if warning:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
@@ -257,12 +257,10 @@ def _print_positions(store: Any, console: Any) -> None:
         console.print(f"{agent}: final regret by best-arm position -- {cells}", highlight=False, markup=False)
 
 
-def _print_comparisons(store: Any, console: Any, metric: str) -> None:
+def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: str) -> None:
     """Each optimiser's final metric beside its fixed-prompt twin, and the best meta-prompt it found."""
     from expobench.experiments.comparisons import compare_to_fixed, optimiser_best_prompts
-    from expobench.experiments.metrics import load_runs
 
-    data = load_runs(store)
     for c in compare_to_fixed(store, data):
         console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
                       f"{c.interval_text()}", highlight=False)
@@ -275,11 +273,7 @@ def _print_comparisons(store: Any, console: Any, metric: str) -> None:
 
 @_reads_stores
 def cmd_summary(args: argparse.Namespace) -> int:
-    try:
-        store = _open_store(args.out)
-    except FileNotFoundError as e:
-        return _fail(str(e))
-    _print_summary(store, args.json)
+    _print_summary(_open_store(args.out), args.json)
     return 0
 
 
@@ -287,12 +281,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from expobench.experiments.plots import plot_all
 
-    try:
-        store = _open_store(args.out)
-        for path in plot_all(store):
-            print(path)
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
+    for path in plot_all(_open_store(args.out)):
+        print(path)
     return 0
 
 
@@ -308,11 +298,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from expobench.experiments.report import write_report
 
     dest = Path(args.dest) if args.dest else Path(args.outs[0]) / "report"
-    try:
-        paths = write_report([Path(o) for o in args.outs], dest, args.compare)
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(str(e))
-    for p in paths:
+    for p in write_report([Path(o) for o in args.outs], dest, args.compare):
         print(p)
     return 0
 
@@ -351,10 +337,7 @@ def cmd_export_prompt(args: argparse.Namespace) -> int:
 
     from expobench.experiments.comparisons import agent_configs, optimiser_best_prompts
 
-    try:
-        store = _open_store(args.out)
-    except FileNotFoundError as e:
-        return _fail(str(e))
+    store = _open_store(args.out)
     try:
         cfgs = agent_configs(store)
         best = optimiser_best_prompts(store, k=1)
@@ -421,11 +404,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """The tables of the Python API (``Experiment.steps/runs/summary``), one file each."""
     from expobench.experiments.api import load
 
-    try:
-        paths = load(args.out).export(args.format, args.dest)
-    except FileNotFoundError as e:
-        return _fail(str(e))
-    for p in paths:
+    for p in load(args.out).export(args.format, args.dest):
         print(p)
     return 0
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from expobench.agents.base import evaluation_count
 from expobench.experiments.store import RunStore, StepRow
 
 
@@ -77,30 +78,26 @@ def best_by_evaluation(run: RunData) -> np.ndarray:
     return np.fmax.accumulate(np.concatenate([[head], run.evaluations()]))
 
 
-def _found(run: RunData) -> bool:
-    return any((rec.get("info") or {}).get("found") for rec in run.records)
+def found_step(run: RunData) -> int | None:
+    """Index of the first step at which the env reported the truth found (``info["found"]``, OPRO's protocol)."""
+    return next((t for t, rec in enumerate(run.records) if (rec.get("info") or {}).get("found")), None)
 
 
 def distinct_proposed(run: RunData) -> int:
     """Distinct solutions an LLM optimiser proposed (``record["proposed"]``) up to the step that found the truth
     (OPRO's "number of unique pairs explored"); its played actions for records without the field."""
-    seen: set[str] = set()
-    for rec, action in zip(run.records, run.actions):
-        for sol in rec.get("proposed", [action]):
-            seen.add(repr(sol))
-        if (rec.get("info") or {}).get("found"):
-            break
-    return len(seen)
+    end = found_step(run)
+    stop = len(run.records) if end is None else end + 1
+    return len({repr(sol) for rec, action in zip(run.records[:stop], run.actions[:stop])
+                for sol in rec.get("proposed", [action])})
 
 
 def steps_to_truth(run: RunData) -> np.ndarray:
-    """Steps used so far until the env reported the truth found (``info["found"]``, OPRO's protocol), shape [T]:
-    ``min(t + 1, found step)``; a run that never finds it is censored at its length."""
-    found = [bool((rec.get("info") or {}).get("found")) for rec in run.records]
-    t = np.arange(1, len(found) + 1, dtype=float)
-    if any(found):
-        t = np.minimum(t, found.index(True) + 1)
-    return t
+    """Steps used so far until the env reported the truth found, shape [T]: ``min(t + 1, found step + 1)``; a run
+    that never finds it is censored at its length."""
+    t = np.arange(1, len(run.records) + 1, dtype=float)
+    found = found_step(run)
+    return t if found is None else np.minimum(t, found + 1)
 
 
 @dataclass(frozen=True)
@@ -141,15 +138,21 @@ class MetricSpec:
             return optimal - best
         raise ValueError(self.name)
 
+    def length(self, run: RunData) -> int:
+        """The length of the run's curve, without computing it."""
+        if self.axis == "evaluation":
+            return 1 + sum(evaluation_count(rec) for rec in run.records)
+        return len(run.records)
+
     def common_length(self, runs: Iterable[RunData]) -> int:
         """The length every run's curve reaches: the budget at which agents are compared (on the evaluation axis,
         1 + the fewest evaluations any run made). A run the env ended early reaches any length; when every run
         did, the longest curve."""
         runs = list(runs)
-        open_ = [len(self._curve(r)) for r in runs if not r.terminated]
+        open_ = [self.length(r) for r in runs if not r.terminated]
         if open_:
             return min(open_)
-        return max((len(self._curve(r)) for r in runs), default=0)
+        return max((self.length(r) for r in runs), default=0)
 
     @property
     def axis_label(self) -> str:
@@ -323,7 +326,7 @@ def compared_length(spec: MetricSpec, data: dict[str, list[RunData]], agent: str
     return spec.common_length(data[agent])
 
 
-def summarize(store: RunStore) -> list[AgentSummary]:
+def summarize(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[AgentSummary]:
     """One summary per agent: the headline metric's final value and cumulative regret (mean ± s.e. over runs),
     and diagnostics.
 
@@ -334,6 +337,7 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     and prompt tokens sent / evaluated by the backend per decision (their ratio shows prefix reuse). HPO tasks
     with random-search runs add Bayesmark's NORMED_MED and NORMED_MEAN at the compared budget
     (:mod:`expobench.experiments.normalised`); a task whose runs ended early adds the share of runs that did.
+    ``data``: the store's runs when the caller has loaded them (:func:`load_runs`).
     """
     from expobench.experiments.normalised import Normaliser
 
@@ -344,15 +348,17 @@ def summarize(store: RunStore) -> list[AgentSummary]:
     n_arms_by_run = {r["run_id"]: r["config"]["env"] for r in stored}
     env_id = next(iter(n_arms_by_run.values()), {}).get("id", "")
     spec = metric_for(env_id, store)
-    data = load_runs(store)
+    data = load_runs(store) if data is None else data
     calls = store.call_stats()
     normaliser = Normaliser.from_runs(data, {r["agent"]: r["kind"] for r in stored}) \
         if spec.name == "neg_best_score" else None
+    ended_early = any(r.terminated for rs in data.values() for r in rs)
+    common = spec.common_length(r for rs in data.values() for r in rs) if spec.axis == "evaluation" else None
     for agent, runs in data.items():
         T = min(len(r.actions) for r in runs)
         finals = np.array([cumulative_regret(r)[T - 1] for r in runs])
         m, se = mean_se(finals)
-        L = compared_length(spec, data, agent)
+        L = common if common is not None else spec.common_length(runs)
         mm, mse = mean_se(np.array([spec.curve(r, L)[L - 1] for r in runs]))
         diag: dict[str, float] = {}
         if spec.name == "cumulative_regret" and all(r.discrete for r in runs):
@@ -363,10 +369,10 @@ def summarize(store: RunStore) -> list[AgentSummary]:
         if normaliser is not None:
             diag["normed_med"] = float(normaliser.normed_med(runs, L)[L - 1])
             diag["normed_mean"] = float(normaliser.normed_mean(runs, L)[L - 1])
-        if any(r.terminated for rs in data.values() for r in rs):
+        if ended_early:
             diag["ended_early"] = float(np.mean([r.terminated for r in runs]))
         if spec.name == "steps_to_truth":
-            diag["found_rate"] = float(np.mean([_found(r) for r in runs]))
+            diag["found_rate"] = float(np.mean([found_step(r) is not None for r in runs]))
             diag["distinct_tried"] = float(np.mean([distinct_proposed(r) for r in runs]))
         if any("llm" in rec for r in runs for rec in r.records):
             diag["invalid_rate"] = _rate(runs, "invalid")

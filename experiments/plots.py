@@ -10,27 +10,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from expobench.experiments.metrics import compared_length, load_runs, mean_se, metric_for  # noqa: E402
+from expobench.experiments.metrics import RunData, compared_length, load_runs, mean_se, metric_for  # noqa: E402
 from expobench.experiments.store import RunStore  # noqa: E402
 
 
-def plot_metric(store: RunStore, path: Path | None = None) -> Path:
+def plot_metric(store: RunStore, path: Path | None = None, data: dict[str, list[RunData]] | None = None) -> Path:
     """The task's headline metric along its axis (bandits: cumulative expected regret per round; optimisation
     tasks: per evaluation after the initial design, x = 0 being the initial design alone): mean line and ± s.e.
     band per agent; on the evaluation axis a dashed line marks the budget every agent reached, where the summary
     compares them. Returns the PNG path (default ``OUT/regret.png`` for bandits, ``OUT/<metric>.png``
     otherwise)."""
-    spec = metric_for(store.runs()[0]["env_id"], store) if store.runs() else None
-    fig = metric_figure(store)
+    runs = store.runs()
+    spec = metric_for(runs[0]["env_id"], store) if runs else None  # a store mixing experiments is refused here
+    fig = metric_figure(store, data)  # and one without steps here
     path = path or store.out / ("regret.png" if spec.name == "cumulative_regret" else f"{spec.name}.png")
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-def metric_figure(store: RunStore) -> plt.Figure:
-    """The figure :func:`plot_metric` saves (the caller closes it)."""
-    runs_by_agent = load_runs(store)
+def metric_figure(store: RunStore, data: dict[str, list[RunData]] | None = None) -> plt.Figure:
+    """The figure :func:`plot_metric` saves (the caller closes it); ``data``: the store's runs, when loaded."""
+    runs_by_agent = load_runs(store) if data is None else data
     if not runs_by_agent:
         raise ValueError(f"no committed steps in {store.out}: nothing to plot")
     spec = metric_for(store.runs()[0]["env_id"], store)
@@ -87,27 +88,20 @@ def _same(a: dict[int, np.ndarray], b: dict[int, np.ndarray]) -> bool:
                                         for s in a)
 
 
-def plot_all(store: RunStore) -> list[Path]:
+def plot_all(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Path]:
     """Every plot that applies to the experiment: the headline metric, plus the optimiser plots for LLM agents
-    whose meta-prompt was optimised."""
-    paths = [plot_metric(store)]
-    paths += plot_optimizer(store)
-    return paths
+    whose meta-prompt was optimised. ``data``: the store's runs, when the caller has loaded them."""
+    data = load_runs(store) if data is None else data
+    return [plot_metric(store, data=data), *plot_optimizer(store, data)]
 
 
-def _optimizer_runs(store: RunStore) -> dict[str, list]:
-    out = {}
-    for agent, runs in load_runs(store).items():
-        if any(rec.get("optimizer") for r in runs for rec in r.records):
-            out[agent] = runs
-    return out
-
-
-def plot_optimizer(store: RunStore) -> list[Path]:
+def plot_optimizer(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Path]:
     """For agents whose meta-prompt was optimised: (left) the prompt score per iteration, mean ± s.e. over
     runs, and (right) the sampling probability of the meta-prompts that hold the most mass at the end (mean over
     runs), from each step's ``optimizer.top5`` record. Returns ``[OUT/optimizer.png]`` or ``[]``."""
-    by_agent = _optimizer_runs(store)
+    data = load_runs(store) if data is None else data
+    by_agent = {agent: runs for agent, runs in data.items()
+                if any(rec.get("optimizer") for r in runs for rec in r.records)}
     if not by_agent:
         return []
     fig, axes = plt.subplots(len(by_agent), 2, figsize=(11, 3.6 * len(by_agent)), dpi=110, squeeze=False)

@@ -19,14 +19,16 @@ from expobench.experiments.config import ExperimentConfig, _short
 from expobench.experiments.errors import ConfigError
 
 
-def preflight(cfg: ExperimentConfig) -> None:
-    """Raise :class:`ConfigError` for the first problem the dry pass finds (see the module docstring)."""
+def preflight(cfg: ExperimentConfig) -> Any:
+    """Raise :class:`ConfigError` for the first problem the dry pass finds (see the module docstring); return the
+    env it built (reset with seed 0), for what the caller reads from it."""
     check_out_dir(Path(cfg.out))
     if cfg.cache.enabled and cfg.cache.path is not None:
         check_file_path(Path(cfg.cache.path), "cache.path")
     env = _build_env(cfg)
     for i, agent_cfg in enumerate(cfg.agents):
         _check_agent(cfg, i, agent_cfg, env)
+    return env
 
 
 def check_out_dir(out: Path) -> None:

@@ -63,12 +63,12 @@ def analyse(out: Path, pairs: list[tuple[str, str]] | None = None) -> Experiment
             raise ValueError(f"{out} holds no runs")
         env_id = runs[0]["env_id"]
         spec = metric_for(env_id, store)
-        summaries = summarize(store)
+        data = load_runs(store)  # read once: every part below uses it
+        summaries = summarize(store, data)
         usage = _usage(store, runs)
-        data = load_runs(store)
         comparisons = compare_to_fixed(store, data)
         best = optimiser_best_prompts(store, data)
-        plots = plot_all(store)
+        plots = plot_all(store, data)
         requested = compare_pairs(store, pairs or [], data)
         warning = position_warning(data)
         wall = store.get_meta("wall_s")

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import expobench.envs  # noqa: F401  (registers env ids)
-from expobench.agents.base import Agent, Decision
+from expobench.agents.base import Agent, Decision, evaluation_count
 from expobench.agents.llm.metaprompt import MetaPrompt
 from expobench.agents.llm.types import Completion, LLMRequest
 from expobench.agents.registry import make_agent
@@ -270,9 +270,10 @@ def _check_replay(s: RunState, row: StepRow) -> None:
         )
 
 
-def _open_for(cfg: ExperimentConfig) -> RunStore:
+def _open_for(cfg: ExperimentConfig, env: gym.Env) -> RunStore:
     """The store of ``cfg.out``, checked against ``cfg`` and stamped with it: name, config (seeds: the union over
-    every invocation, so seed-sharded runs of one experiment record them all) and headline metric."""
+    every invocation, so seed-sharded runs of one experiment record them all) and the headline metric ``env`` (the
+    experiment's env, built) declares."""
     store = RunStore(cfg.out)
     try:
         check_store(cfg, store)
@@ -282,7 +283,7 @@ def _open_for(cfg: ExperimentConfig) -> RunStore:
             config["seeds"] = sorted(set(stored.get("seeds", [])) | set(config["seeds"]))
         store.set_meta("name", cfg.name)
         store.set_meta("config", config)
-        store.set_meta("metric", metric_for(cfg.env.id, env=make_env(cfg.env.id, cfg.env.kwargs)).name)
+        store.set_meta("metric", metric_for(cfg.env.id, env=env).name)
     except BaseException:
         store.close()
         raise
@@ -345,10 +346,10 @@ def run_experiment(
     committed in groups (see :mod:`expobench.experiments.store`) and always when this function returns or raises.
     """
     started = time.perf_counter()
-    preflight(cfg)
+    env = preflight(cfg)
     lock = _writer_lock(Path(cfg.out))
     try:
-        store = _open_for(cfg)
+        store = _open_for(cfg, env)
         specs = [s for s in run_specs(cfg) if (store.get_run(s.run_id) or {}).get("status") != "done"]
         clients = ClientPool(cfg, use_cache=use_cache)
         try:
@@ -417,7 +418,7 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
             rows.append((row, s.calls, decision.meta_prompt, seconds[k] + time.perf_counter() - t0))
         s.obs = obs
         s.t += 1
-        s.evaluations += len(decision.record["evaluated"]) if "evaluated" in decision.record else 1
+        s.evaluations += evaluation_count(decision.record)
         s.done = s.t >= s.horizon or bool(terminated) or (s.budget is not None and s.evaluations >= s.budget)
     store.append_steps([(row, calls, wall, mp) for row, calls, mp, wall in rows])
     return [(row.run_id, row.t) for row, *_ in rows]
