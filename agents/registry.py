@@ -23,7 +23,7 @@ def _load_builtin() -> None:
     import importlib
 
     for mod in ("expobench.agents.bandit", "expobench.agents.llm_bandit", "expobench.agents.optim_baselines", "expobench.agents.tsp_baselines",
-                "expobench.agents.llm_optimizer"):
+                "expobench.agents.llm_optimizer", "expobench.agents.mdp", "expobench.agents.llm_mdp"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a module not written yet / optional

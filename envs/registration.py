@@ -35,6 +35,11 @@ def _register_all() -> None:
     for env_id, (entry, kwargs) in _BANDITS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry, kwargs=kwargs)
+    from expobench.envs.mdp import MDP_IDS  # tabular MDPs (expobench/FrozenLake4x4-v0, ...)
+
+    for env_id, (entry, kwargs) in MDP_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry, kwargs=kwargs)
     try:  # the optimisation-task families register themselves
         importlib.import_module("expobench.envs.optim_registry")
     except ModuleNotFoundError as e:
