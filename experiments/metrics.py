@@ -6,6 +6,7 @@ mean ± standard error over runs (s.e. = sample std / sqrt(n), 0 for a single ru
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,20 +37,27 @@ class RunData:
     terminated: bool = False
 
     @classmethod
-    def from_steps(cls, run_id: str, agent: str, seed: int, steps: list[StepRow], horizon: int = 0,
+    def from_steps(cls, run_id: str, agent: str, seed: int, steps: Iterable[StepRow], horizon: int = 0,
                    done: bool = False, budget: int | None = None) -> RunData:
-        """``done``: the run finished; with fewer steps than ``horizon`` and not by reaching its evaluation
-        ``budget`` (the config's ``evaluations``), the env ended it (``terminated``)."""
-        def arr(xs: list[float | None]) -> np.ndarray:
-            return np.array([np.nan if x is None else x for x in xs], dtype=float)
-
-        initial = arr([p["expected_reward"] for p in steps[0].record.get("initial", [])]) if steps else np.zeros(0)
-        run = cls(
-            run_id, agent, seed, [s.action for s in steps], arr([s.reward for s in steps]),
-            arr([s.expected_reward for s in steps]), arr([s.optimal_expected_reward for s in steps]),
-            [s.optimal_action for s in steps], [s.record for s in steps], initial, horizon,
-        )
-        run.terminated = done and 0 < len(steps) < horizon and (budget is None or len(run.evaluations()) < budget)
+        """``steps``: read once, one at a time (a store's :meth:`~RunStore.iter_steps`), so that only the columns
+        are kept: about 50 bytes per step. ``done``: the run finished; with fewer steps than ``horizon`` and not
+        by reaching its evaluation ``budget`` (the config's ``evaluations``), the env ended it (``terminated``)."""
+        actions: list[Any] = []
+        optimal_actions: list[Any] = []
+        records: list[dict[str, Any]] = []
+        floats = [array("d"), array("d"), array("d")]  # reward, expected, optimal (nan for None)
+        for s in steps:
+            actions.append(s.action)
+            optimal_actions.append(s.optimal_action)
+            records.append(s.record)
+            for col, x in zip(floats, (s.reward, s.expected_reward, s.optimal_expected_reward)):
+                col.append(np.nan if x is None else x)
+        initial = np.array([p["expected_reward"] for p in records[0].get("initial", [])], dtype=float) \
+            if records else np.zeros(0)
+        rewards, expected, optimal = (np.asarray(col, dtype=float).copy() for col in floats)
+        run = cls(run_id, agent, seed, actions, rewards, expected, optimal, optimal_actions, records, initial,
+                  horizon)
+        run.terminated = done and 0 < len(actions) < horizon and (budget is None or len(run.evaluations()) < budget)
         return run
 
     @property
@@ -219,18 +227,28 @@ def min_frac(run: RunData, n_arms: int) -> float:
     return float(n_arms * counts.min() / max(len(run.actions), 1))
 
 
-def greedy_frac(run: RunData, n_arms: int) -> float:
+def greedy_frac(run: RunData, n_arms: int, block: int = 4096) -> float:
     """Fraction of rounds (after the first) whose choice is an empirical-best arm given the history before it.
-    Arms never played have no empirical mean and are not empirical-best."""
+    Arms never played have no empirical mean and are not empirical-best. Computed a ``block`` of rounds at a time
+    (running sums carried over), so memory does not grow with the run."""
+    actions = np.asarray(run.actions, dtype=int)
     counts, sums = np.zeros(n_arms), np.zeros(n_arms)
     hits = rounds = 0
-    for a, r in zip(run.actions, run.rewards):
-        if counts.any():
-            means = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
-            hits += bool(means[a] == means.max())
-            rounds += 1
-        counts[a] += 1
-        sums[a] += r
+    for lo in range(0, len(actions), block):
+        a, r = actions[lo:lo + block], run.rewards[lo:lo + block]
+        onehot = np.zeros((len(a), n_arms))
+        onehot[np.arange(len(a)), a] = 1.0
+        # history before each round: the carried totals plus this block's earlier rounds (sequential sums, as a
+        # loop would add them)
+        c = np.cumsum(np.vstack([counts, onehot]), axis=0)[:-1]
+        sm = np.cumsum(np.vstack([sums, onehot * r[:, None]]), axis=0)[:-1]
+        seen = c.any(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(c > 0, sm / np.maximum(c, 1), -np.inf)
+        hit = means[np.arange(len(a)), a] == means.max(axis=1)
+        hits += int(np.count_nonzero(hit & seen))
+        rounds += int(np.count_nonzero(seen))
+        counts, sums = c[-1] + onehot[-1], sm[-1] + onehot[-1] * r[-1]
     return hits / rounds if rounds else float("nan")
 
 
@@ -305,11 +323,10 @@ def load_runs(store: RunStore, finished_only: bool = False) -> dict[str, list[Ru
     for r in store.runs():
         if finished_only and r["status"] != "done":
             continue
-        steps = store.steps(r["run_id"])
-        if steps:
-            out.setdefault(r["agent"], []).append(RunData.from_steps(
-                r["run_id"], r["agent"], r["seed"], steps, int(r["horizon"]), r["status"] == "done",
-                r["config"].get("evaluations")))
+        run = RunData.from_steps(r["run_id"], r["agent"], r["seed"], store.iter_steps(r["run_id"]),
+                                 int(r["horizon"]), r["status"] == "done", r["config"].get("evaluations"))
+        if run.actions:
+            out.setdefault(r["agent"], []).append(run)
     return out
 
 

@@ -32,7 +32,7 @@ import json
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -141,7 +141,14 @@ def dumps(x: Any) -> str:
         return json.dumps(to_jsonable(x), sort_keys=True, allow_nan=True)
 
 
-@dataclass
+_EMPTY_RECORD: dict[str, Any] = {}  # shared by every step whose record is empty (readers never modify records)
+
+
+def _record(text: str) -> dict[str, Any]:
+    return _EMPTY_RECORD if text == "{}" else json.loads(text)
+
+
+@dataclass(slots=True)
 class StepRow:
     run_id: str
     t: int
@@ -406,54 +413,61 @@ class RunStore:
 
     def steps(self, run_id: str) -> list[StepRow]:
         """The committed steps of a run, verified (see the module docstring): raises :class:`StoreCorrupt`."""
-        rows, problems, _ = self._read_steps(run_id, stop_at_first=True)
+        return list(self.iter_steps(run_id))
+
+    def iter_steps(self, run_id: str) -> Iterator[StepRow]:
+        """The committed steps of a run, verified as they are read, one at a time (readers of long runs keep only
+        what they need): raises :class:`StoreCorrupt` at the first problem, which may come after the last row
+        (a count that does not match)."""
+        problems: list[str] = []
+        yield from self._scan_steps(run_id, problems, stop_at_first=True)
         if problems:
             raise StoreCorrupt(problems[0])
-        return rows
 
-    def _read_steps(self, run_id: str, stop_at_first: bool) -> tuple[list[StepRow], list[str], int]:
-        """(steps, problems, rows without a digest) of a run: each row's digest is checked as it is decoded."""
+    def _scan_steps(self, run_id: str, problems: list[str], stop_at_first: bool,
+                    unverified: list[int] | None = None) -> Iterator[StepRow]:
+        """The decoded steps of a run, each row's digest checked as it is decoded; problems are appended to
+        ``problems`` (the first one ends the scan when ``stop_at_first``), rows without a digest counted in
+        ``unverified[0]``."""
         self._write_progress()
         digest = "digest" if self._has_digest else "NULL"
         cur = self.db.execute(f"SELECT {_STEP_COLUMNS}, {digest} FROM steps WHERE run_id = ? ORDER BY t", (run_id,))
-        out: list[StepRow] = []
-        problems: list[str] = []
-        unverified = 0
         where = f"store {self.out} is corrupt at run {run_id}"
-        expected = 0
+        expected = n = 0
         for r in cur:
             t = r[1]
             if r[8] is None:
-                unverified += 1
+                if unverified is not None:
+                    unverified[0] += 1
             elif not _digest_matches(r):
                 problems.append(f"{where} step {t} (digest mismatch)")
                 if stop_at_first:
-                    break
+                    return
                 expected = t + 1 if isinstance(t, int) else expected + 1
                 continue
             if t != expected:
                 problems.append(f"{where} step {t} (steps {expected}..{t - 1} are missing)" if isinstance(t, int)
                                 and t > expected else f"{where} step {t} (expected step {expected})")
                 if stop_at_first:
-                    break
+                    return
             expected = t + 1 if isinstance(t, int) else expected + 1
             try:
-                out.append(StepRow(r[0], t, json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7])))
+                row = StepRow(r[0], t, json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]), _record(r[7]))
             except (TypeError, ValueError) as e:
                 problems.append(f"{where} step {t} (undecodable row: {e})")
                 if stop_at_first:
-                    break
-        if problems and stop_at_first:
-            return out, problems, unverified
+                    return
+                continue
+            n += 1
+            yield row
         run = self.db.execute(f"SELECT status, steps_done, {'digest' if self._runs_digest else 'NULL'} FROM runs"
                               " WHERE run_id = ?", (run_id,)).fetchone()
         # steps_done is written in the transaction of its steps: they agree in a finished run, and in any run of a
         # store with digests (older stores could leave a running run's count behind)
-        if run is not None and (run[0] == "done" or run[2] is not None) and not problems and run[1] != len(out):
-            problems.append(f"{where} ({run[1]} steps done; the store holds {len(out)})")
-        elif run is None and (out or problems):
+        if run is not None and (run[0] == "done" or run[2] is not None) and not problems and run[1] != n:
+            problems.append(f"{where} ({run[1]} steps done; the store holds {n})")
+        elif run is None and (n or problems):
             problems.append(f"store {self.out} is corrupt: steps of run {run_id}, which it does not list")
-        return out, problems, unverified
 
     def check(self) -> Verification:
         """Check the whole store: SQLite's integrity check, then every run's steps (digests, step numbers, counts)."""
@@ -468,10 +482,9 @@ class RunStore:
         ids = set(runs) | {r[0] for r in self.db.execute("SELECT DISTINCT run_id FROM steps")}
         steps = unverified = 0
         for run_id in sorted(ids):
-            rows, found, missing = self._read_steps(run_id, stop_at_first=False)
-            steps += len(rows)
-            unverified += missing
-            problems += found
+            missing = [0]
+            steps += sum(1 for _ in self._scan_steps(run_id, problems, stop_at_first=False, unverified=missing))
+            unverified += missing[0]
         return Verification(len(runs), steps, unverified, problems)
 
     def verify(self) -> list[str]:
