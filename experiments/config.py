@@ -375,7 +375,7 @@ def parse_config(data: Any, source: str = "config", base_dir: Path | None = None
         import_modules(data["imports"], [Path.cwd()] + ([base_dir] if base_dir else []), source)
     _check_document(data, source)
     try:
-        return ExperimentConfig.model_validate(data)
+        return ExperimentConfig.model_validate(_plain(data))
     except ValidationError as e:
         lines = [_describe(err) for err in e.errors()]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(f"  {line}" for line in lines)) from None
@@ -436,6 +436,19 @@ def _check_document(data: Any, source: str) -> None:
         elif isinstance(value, (list, tuple)):
             for i in reversed(range(len(value))):
                 stack.append((value[i], f"{loc}[{i}]", depth + 1))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays (a config built in Python, e.g. ``seeds=np.arange(5)``) turned into
+    the Python numbers and lists that a YAML config holds, so strict fields accept them (depth is bounded by
+    :func:`_check_document`)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return value
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,

@@ -3,10 +3,11 @@
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from expobench.experiments.cli import main
-from expobench.experiments.config import MAX_SEEDS, load_config
+from expobench.experiments.config import MAX_SEEDS, load_config, parse_config
 from expobench.experiments.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -167,3 +168,16 @@ def test_a_long_key_is_not_echoed_in_full(tmp_path, capsys):
     assert "unknown field" in err and "k" * 200 not in err
     err = _refused(tmp_path, capsys, BASE + AGENTS + "llm: {extra: {" + "k" * 1000 + ": .inf}}\n")
     assert "llm.extra.kkk" in err and "finite" in err
+
+
+def test_numpy_numbers_from_the_python_api_are_read_as_the_numbers_they_hold():
+    cfg = parse_config({"name": "x", "env": {"id": "expobench/MAB-hard-v0", "kwargs": {"n_arms": np.int64(4)}},
+                        "horizon": np.int32(7), "seeds": np.arange(3),
+                        "agents": [{"name": "u", "kind": "ucb", "params": {"c": np.float32(1.5)}}]})
+    assert (cfg.horizon, cfg.seeds, cfg.env.kwargs, cfg.agents[0].params) == (7, [0, 1, 2], {"n_arms": 4},
+                                                                                {"c": 1.5})
+    assert type(cfg.horizon) is int and type(cfg.env.kwargs["n_arms"]) is int
+    for bad, field in ((np.bool_(True), "horizon"), (np.float64("inf"), "horizon")):
+        with pytest.raises(ConfigError, match=field):
+            parse_config({"name": "x", "env": {"id": "expobench/MAB-hard-v0"}, field: bad,
+                          "agents": [{"name": "u", "kind": "ucb"}]})
