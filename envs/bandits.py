@@ -142,14 +142,18 @@ def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:
 class TwoLevelBandit(MeansBandit):
     """Bernoulli bandit with one best arm at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2.
 
-    ``best_arm``: the best arm's position (0-based), or ``None`` (the default) to draw it uniformly per seed at
-    ``reset`` (from the dynamics stream: the reward noise stays the same, so common random numbers hold). A fixed
+    ``best_arm``: the best arm's position (0-based), or ``"random"`` / ``None`` (the default) to draw it uniformly
+    per seed at ``reset`` (from the dynamics stream: the reward noise stays the same, so common random numbers hold). A fixed
     position lets a model's preference for one button (often the first) pass for learning; reproduction configs
     that follow a paper set it explicitly. The position in play is ``best_arm_position`` and each step's
     ``info["optimal_action"]`` (stored per step)."""
 
-    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int | None = None,
+    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int | Literal["random"] | None = None,
                  horizon: int | None = None):
+        if best_arm == "random":
+            best_arm = None
+        elif best_arm is not None and (isinstance(best_arm, bool) or not isinstance(best_arm, int)):
+            raise ValueError(f"best_arm must be an arm index in [0, {n_arms}) or 'random', got {best_arm!r}")
         super().__init__(two_level_means(n_arms, delta, 0 if best_arm is None else best_arm), "bernoulli",
                          horizon=horizon)
         self.delta = delta
