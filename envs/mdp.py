@@ -161,7 +161,8 @@ class TabularMDPEnv(gym.Env):
             np.isin(model.rewards[model.probs > 0], (0.0, 1.0)).all()) else "gaussian"
         live = model.probs > 0
         self.reward_bounds = (float(model.rewards[live].min()), float(model.rewards[live].max()))
-        self.state = 0
+        self.state = 0  # until reset: the first state, episode and step (text rendering needs no reset)
+        self.episode = 0
         self.h = 0
 
     # -- oracle ----------------------------------------------------------------------------------------------

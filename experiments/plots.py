@@ -92,7 +92,9 @@ def plot_all(store: RunStore, data: dict[str, list[RunData]] | None = None) -> l
     """Every plot that applies to the experiment: the headline metric, plus the optimiser plots for LLM agents
     whose meta-prompt was optimised. ``data``: the store's runs, when the caller has loaded them."""
     data = load_runs(store) if data is None else data
-    return [plot_metric(store, data=data), *plot_optimizer(store, data)]
+    from expobench.experiments.mdp_plots import plot_episodes  # episodic MDP tasks: return per episode
+
+    return [plot_metric(store, data=data), *plot_optimizer(store, data), *plot_episodes(store, data)]
 
 
 def plot_optimizer(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Path]:

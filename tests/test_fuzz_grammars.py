@@ -101,3 +101,22 @@ def test_fuzz_json_hyperparameters():
         assert task.space.check(np.asarray(sol)) is None
 
     _fuzz_task(task, valid, seed=6, check=check)
+
+
+@pytest.mark.parametrize("env_id", ["expobench/FrozenLake4x4-v0", "expobench/Taxi-v0"])
+def test_fuzz_mdp_action(env_id):
+    import gymnasium as gym
+
+    from expobench.envs import mdp_text as mt
+
+    names = gym.make(env_id).unwrapped.action_names
+    ok = 0
+    for text in fuzz_texts(list(names) + [f"I take {n}." for n in names], N, seed=7):
+        r = mt.parse_action(text, names)
+        assert (r.action is None) != (r.error is None)
+        if r.ok:
+            assert 0 <= r.action < len(names) and names[r.action] in text.lower()
+            ok += 1
+        else:
+            assert isinstance(r.error, str) and r.error
+    assert 0 < ok < N
