@@ -107,3 +107,25 @@ def test_no_episode_plot_for_a_bandit(tmp_path):
     run_experiment(cfg, progress=False).close()
     with RunStore(tmp_path / "o", create=False) as store:
         assert plot_episodes(store) == []
+
+
+@pytest.mark.parametrize("env, agent, message", [
+    ({"id": "expobench/FrozenLake4x4-v0", "kwargs": {"map_name": "5x5"}}, {"kind": "psrl"},
+     "map_name must be '4x4' or '8x8'"),
+    ({"id": "expobench/MAB-hard-v0"}, {"kind": "ucbvi"}, "ucbvi needs a tabular MDP env"),
+    ({"id": "expobench/RiverSwim-v0"}, {"kind": "llm_mdp", "params": {"design": "SSX0"}},
+     r"4 letters from \[N\|S\]"),
+])
+def test_bad_configs_are_refused_before_any_work(tmp_path, capsys, env, agent, message):
+    import re
+
+    import yaml
+
+    from expobench.experiments.cli import main
+
+    cfg = {"name": "bad", "env": env, "horizon": 3, "agents": [{"name": "a", **agent}],
+           "llm": {"backend": "scripted"}, "out": str(tmp_path / "o")}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "c.yaml"), "--quiet"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
