@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--trust-imports", action="store_true",
                      help="allow the config's `imports:` (importing a module runs its code; docs/security.md)")
+    _executor_args(run)
 
     summ = sub.add_parser("summary", help="per-agent table of final regret and diagnostics")
     summ.add_argument("out", help="an experiment output directory")
@@ -117,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    """--executor/--address/--workers (override the config's ``executor:``; docs/scale.md)."""
+    p.add_argument("--executor", default=None, help="where the runs execute: local or ray (default: the config's)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join: auto, ray://HOST:PORT or HOST:PORT (implies --executor ray)")
+    p.add_argument("--workers", type=int, default=None, help="Ray workers (actors), each running a shard of runs")
+
+
 def _fail(msg: str, code: int = EXIT_USAGE) -> int:
     print(f"expobench: error: {msg}", file=sys.stderr)
     return code
@@ -172,6 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config, {"out": args.out, "seeds": args.seeds}, args.trust_imports or None)
+        from expobench.experiments.executors import with_executor
+
+        cfg = with_executor(cfg, args.executor, args.address, args.workers)
     except ConfigError as e:
         return _fail(str(e))
     if args.print_config:
@@ -263,7 +275,7 @@ def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: s
 
     for c in compare_to_fixed(store, data):
         console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
-                      f"{c.interval_text()}", highlight=False)
+                      f"{c.interval_text()}; {c.power_text()}", highlight=False)
     for agent, prompts in optimiser_best_prompts(store, data, k=1).items():
         if prompts:
             p = prompts[0]

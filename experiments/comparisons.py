@@ -46,12 +46,64 @@ def paired_interval(diffs: np.ndarray, level: float = 0.95) -> tuple[float, floa
     return (*paired_bootstrap(diffs, level=level), "bootstrap")
 
 
+#: The power analysis of every comparison: a two-sided paired t-test at level ALPHA with power POWER.
+ALPHA, POWER = 0.05, 0.8
+
+
+def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` over ``n`` pairs for a true mean difference of
+    ``effect`` paired standard deviations (the noncentral t distribution, df = n − 1, noncentrality effect·√n)."""
+    from scipy import stats
+
+    if n < 2:
+        return float("nan")
+    df, nc = n - 1, abs(effect) * np.sqrt(n)
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    lower = stats.nct.cdf(-crit, df, nc)  # the wrong-sign tail: negligible, and nan where scipy underflows
+    return float(stats.nct.sf(crit, df, nc) + np.nan_to_num(lower, nan=0.0))
+
+
+def detectable_difference(sd: float, n: int, power: float = POWER, alpha: float = ALPHA) -> float:
+    """The smallest true mean difference that ``n`` paired seeds with paired standard deviation ``sd`` detect with
+    probability ``power`` (two-sided paired t-test at ``alpha``); nan below 2 seeds or when ``sd`` is 0 or unknown."""
+    from scipy.optimize import brentq
+
+    if n < 2 or not np.isfinite(sd) or sd <= 0:
+        return float("nan")
+    hi = 1.0
+    while paired_t_power(hi, n, alpha) < power:
+        hi *= 2
+    return float(sd * brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, hi, xtol=1e-6))
+
+
+def seeds_needed(sd: float, difference: float, power: float = POWER, alpha: float = ALPHA, most: int = 100_000
+                 ) -> int | None:
+    """The fewest paired seeds that detect a true mean difference ``difference`` with probability ``power``, given
+    the paired standard deviation ``sd`` (two-sided paired t-test at ``alpha``); None when ``sd`` is unknown or
+    more than ``most`` would be needed."""
+    if not np.isfinite(sd) or sd < 0 or difference == 0:
+        return None
+    if sd == 0:
+        return 2
+    effect = abs(difference) / sd
+    lo, hi = 2, 2
+    while paired_t_power(effect, hi, alpha) < power:
+        if hi >= most:
+            return None
+        lo, hi = hi, min(hi * 2, most)
+    while lo < hi:  # power grows with n: the first n that reaches it
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if paired_t_power(effect, mid, alpha) < power else (lo, mid)
+    return lo
+
+
 @dataclass
 class Comparison:
     """``diff`` = mean over common seeds of (optimised − fixed) final metric (any agent ``a`` − ``b`` for a requested
     comparison); ``[lo, hi]`` its 95% interval by
     ``method`` (``bootstrap``, ``paired t`` below :data:`SMALL_N` seeds, ``none`` for one seed); ``identical``
-    when the difference is exactly 0 in every seed."""
+    when the difference is exactly 0 in every seed. ``sd``: the paired differences' standard deviation;
+    ``detectable``: the smallest true difference these seeds detect with 80% power (:func:`detectable_difference`)."""
 
     optimised: str
     fixed: str
@@ -61,6 +113,25 @@ class Comparison:
     hi: float
     method: str = "bootstrap"
     identical: bool = False
+    sd: float = float("nan")
+
+    @property
+    def detectable(self) -> float:
+        return detectable_difference(self.sd, self.seeds)
+
+    def seeds_for(self, difference: float) -> int | None:
+        """Paired seeds needed to detect ``difference`` with 80% power at this comparison's spread."""
+        return seeds_needed(self.sd, difference)
+
+    def power_text(self) -> str:
+        """What the seeds could detect, and how many seeds the observed difference would need."""
+        if self.identical or not np.isfinite(self.detectable):
+            return "no spread to size a test from" if self.seeds >= 2 else "one seed: no power figure"
+        text = f"detectable with 80% power at α = 0.05: |Δ| ≥ {self.detectable:.3f} (paired s.d. {self.sd:.3f})"
+        need = self.seeds_for(self.diff) if self.diff else None
+        if need is not None and need > self.seeds:
+            text += f"; the observed {self.diff:+.3f} would need {need} paired seeds"
+        return text
 
     @property
     def small(self) -> bool:
@@ -110,7 +181,8 @@ def compare(finals: dict[str, dict[int, float]], a: str, b: str) -> Comparison:
     """``a`` against ``b``, paired by seed: the mean of (a − b) over their common seeds and its interval."""
     seeds = sorted(set(finals.get(a, {})) & set(finals.get(b, {})))
     d = np.array([finals[a][s] - finals[b][s] for s in seeds])
-    return Comparison(a, b, len(seeds), *paired_interval(d), identical=bool(len(d)) and bool(np.all(d == 0)))
+    return Comparison(a, b, len(seeds), *paired_interval(d), identical=bool(len(d)) and bool(np.all(d == 0)),
+                      sd=float(d.std(ddof=1)) if len(d) >= 2 else float("nan"))
 
 
 def compare_to_fixed(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Comparison]:

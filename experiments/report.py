@@ -4,7 +4,8 @@ Per experiment: the headline-metric curves (mean ± s.e.), a table per agent (fi
 tokens, time per run, invalid/fallback rates; the experiment's wall time once; a warning when every
 bandit seed has the best arm at one position, and regret by position when positions vary), every optimised meta-prompt agent beside its fixed-prompt twin with
 the paired difference and a 95% interval over seeds (common random numbers make seeds paired; bootstrap from 5
-paired seeds, the paired t-interval and a flag below; identical results said to be identical),
+paired seeds, the paired t-interval and a flag below; identical results said to be identical) and its power
+(the smallest difference the seeds detect with 80% power; the seeds the observed difference would need),
 and the best meta-prompts each optimiser found.
 """
 
@@ -133,7 +134,8 @@ def _cmp_rows(rep: ExperimentReport, requested: bool = False) -> tuple[list[str]
     else:
         head = ["optimised", "fixed twin", "paired seeds", f"Δ final {rep.metric_label} (optimised − fixed)",
                 "interval"]
-    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), c.interval_text()]
+    head.append("power (80%, α = 0.05)")
+    rows = [[c.optimised, c.fixed, str(c.seeds), _fmt(c.diff), c.interval_text(), c.power_text()]
             for c in (rep.requested if requested else rep.comparisons)]
     return head, rows
 
@@ -157,12 +159,17 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_INTRO = ("Lower is better for every metric. Curves show mean ± standard error over runs; the comparison table gives "
+          "the paired difference over common seeds with a 95% interval (percentile bootstrap from 5 paired seeds; the "
+          "paired t-interval, flagged, below 5) and its power: the smallest true difference the seeds detect with 80% "
+          "power in a two-sided paired t-test at α = 0.05, from the paired standard deviation, and how many seeds the "
+          "observed difference would need.")
+
+
 def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
     """The Markdown twin; copies each plot beside ``dest`` as ``NAME_PLOT.png`` and links it relatively."""
     parts = ["# expobench report", "",
-             "Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
-             "table gives the paired difference over common seeds with a 95% interval (percentile bootstrap from "
-             "5 paired seeds; the paired t-interval, flagged, below 5).", ""]
+             _INTRO, ""]
     for rep in reports:
         parts += [f"## {rep.name}", "", f"Environment `{rep.env_id}`, results in `{rep.out}`.{_wall_text(rep)}", ""]
         parts += [f"> **Warning:** {n}" for n in rep.notes] + ([""] if rep.notes else [])
@@ -197,9 +204,7 @@ blockquote{background:#f8f8f8;margin:0.5em 0;padding:0.5em 1em;border-left:3px s
 def render_html(reports: list[ExperimentReport]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>expobench report</title>"
              f"<style>{_CSS}</style></head><body><h1>expobench report</h1>",
-             "<p>Lower is better for every metric. Curves show mean ± standard error over runs; the comparison "
-             "table gives the paired difference over common seeds with a 95% interval (percentile bootstrap from "
-             "5 paired seeds; the paired t-interval, flagged, below 5).</p>"]
+             f"<p>{html.escape(_INTRO)}</p>"]
     for rep in reports:
         parts.append(f"<section class='experiment'><h2>{html.escape(rep.name)}</h2>"
                      f"<p>Environment <code>{html.escape(rep.env_id)}</code>.{html.escape(_wall_text(rep))}</p>")

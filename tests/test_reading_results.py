@@ -176,19 +176,25 @@ def test_a_requested_comparison_of_two_seeds_is_flagged(tmp_path, capsys):
     assert "paired t interval" in row and "n = 2" in row and "fewer than 5 paired seeds" in row
 
 
-def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position():
+def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position_and_have_a_random_twin():
     from pathlib import Path
 
     from expobench.experiments.config import load_config
 
     root = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "reproduce"
-    checked = 0
+    fixed, twins = set(), set()
     for path in sorted(root.glob("*/*.yaml")):
         cfg = load_config(path)
         if cfg.env.id in ("expobench/MAB-hard-v0", "expobench/MAB-easy-v0"):
-            assert cfg.env.kwargs.get("best_arm") == 0, path
-            checked += 1
-    assert checked >= 10
+            if path.stem.endswith("-randarm"):
+                assert cfg.env.kwargs.get("best_arm") == "random", path
+                twins.add((path.parent.name, path.stem.removesuffix("-randarm")))
+                twin = load_config(path.with_name(path.stem.removesuffix("-randarm") + ".yaml"))
+                assert cfg.model_dump(exclude={"name", "out", "env"}) == twin.model_dump(exclude={"name", "out", "env"})
+            else:
+                assert cfg.env.kwargs.get("best_arm") == 0, path
+                fixed.add((path.parent.name, path.stem))
+    assert len(fixed) >= 10 and twins == fixed
 
 
 def test_markdown_report_renders_llm_written_prompts_inert(tmp_path):
