@@ -98,34 +98,42 @@ def plot_all(store: RunStore, data: dict[str, list[RunData]] | None = None) -> l
 
 
 def plot_optimizer(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Path]:
-    """For agents whose meta-prompt was optimised: (left) the prompt score per iteration, mean ± s.e. over
-    runs, and (right) the sampling probability of the meta-prompts that hold the most mass at the end (mean over
-    runs), from each step's ``optimizer.top5`` record. Returns ``[OUT/optimizer.png]`` or ``[]``."""
+    """For agents whose meta-prompt was optimised, one row each: (left) the prompt score per iteration, mean ±
+    s.e. over runs; (middle) the probability of the run's most likely meta-prompt, P_t's top-1 mass, and (right)
+    the entropy of P_t (nats), both per seed (thin lines) with their mean (thick). Per-seed lines show what a mean
+    of "P(candidate)" hides: seeds that each settle on a different candidate. The legend names the candidate each
+    seed settled on (its most likely meta-prompt at the end). From each step's ``optimizer`` record (``top5``,
+    ``entropy``). Returns ``[OUT/optimizer.png]`` or ``[]``."""
     data = load_runs(store) if data is None else data
     by_agent = {agent: runs for agent, runs in data.items()
                 if any(rec.get("optimizer") for r in runs for rec in r.records)}
     if not by_agent:
         return []
-    fig, axes = plt.subplots(len(by_agent), 2, figsize=(11, 3.6 * len(by_agent)), dpi=110, squeeze=False)
-    for (agent, runs), (ax_s, ax_p) in zip(by_agent.items(), axes):
+    fig, axes = plt.subplots(len(by_agent), 3, figsize=(15, 3.8 * len(by_agent)), dpi=110, squeeze=False)
+    for (agent, runs), (ax_s, ax_p, ax_h) in zip(by_agent.items(), axes):
         T = min(len(r.records) for r in runs)
+        x = np.arange(1, T + 1)
         scores = np.array([[rec.get("prompt_score", np.nan) for rec in r.records[:T]] for r in runs], dtype=float)
         mean, se = mean_se(scores)
-        x = np.arange(1, T + 1)
         ax_s.plot(x, mean, color="C0")
         ax_s.fill_between(x, mean - se, mean + se, color="C0", alpha=0.2, linewidth=0)
         ax_s.set(title=f"{agent}: prompt score (mean ± s.e. over {len(runs)} runs)", xlabel="iteration",
                  ylabel="score")
-        ax_s.grid(alpha=0.3)
-        mass = _top_mass(runs, T)
         names = candidate_labels(store, runs)
-        for k, (arm, series) in enumerate(mass.items()):
-            ax_p.plot(x, series, label=names.get(arm, f"(D, I) = {arm}"), linestyle=_STYLES[k % len(_STYLES)])
-        ax_p.set(title=f"{agent}: P(top meta-prompts), mean over {len(runs)} runs",
-                 xlabel="iteration", ylabel="P(meta-prompt)", ylim=(0, 1))
-        if mass:
-            ax_p.legend(fontsize=6, title="candidate: instruction (pool indices D, I)", title_fontsize=7)
-        ax_p.grid(alpha=0.3)
+        top1, ent = optimizer_trajectories(runs, T)
+        for k, r in enumerate(runs):
+            arm, p = settled_candidate(r, T)
+            label = f"seed {r.seed}: {names.get(arm, arm or '?')} (P = {p:.2f})"
+            ax_p.plot(x, top1[k], color=f"C{k % 10}", linewidth=0.8, alpha=0.7, label=label)
+            ax_h.plot(x, ent[k], color=f"C{k % 10}", linewidth=0.8, alpha=0.7)
+        for ax, series in ((ax_p, top1), (ax_h, ent)):
+            if np.isfinite(series).any():
+                ax.plot(x, np.nanmean(series, axis=0), color="black", linewidth=2.2, label="mean over seeds")
+            ax.grid(alpha=0.3)
+        ax_p.set(title=f"{agent}: P_t of each run's most likely meta-prompt", xlabel="iteration",
+                 ylabel="top-1 probability", ylim=(0, 1.02))
+        ax_h.set(title=f"{agent}: entropy of P_t per seed", xlabel="iteration", ylabel="entropy (nats)")
+        ax_p.legend(fontsize=5.5, title="settled on: instruction (pool indices D, I)", title_fontsize=6.5)
     fig.tight_layout()
     path = store.out / "optimizer.png"
     fig.savefig(path)
@@ -133,21 +141,30 @@ def plot_optimizer(store: RunStore, data: dict[str, list[RunData]] | None = None
     return [path]
 
 
-def _top_mass(runs: list, T: int, k: int = 5) -> dict[str, np.ndarray]:
-    """Mean over runs of P_t(arm) for the k arms with most final mass; an arm outside a step's top 5 counts 0."""
-    per_run = []
-    for r in runs:
-        steps = []
-        for rec in r.records[:T]:
-            top = (rec.get("optimizer") or {}).get("top5") or []
-            steps.append({str(arm): float(p) for arm, p in top})
-        per_run.append(steps)
-    final: dict[str, float] = {}
-    for steps in per_run:
-        for arm, p in steps[-1].items():
-            final[arm] = final.get(arm, 0.0) + p / len(per_run)
-    chosen = sorted(final, key=final.get, reverse=True)[:k]
-    return {arm: np.mean([[s.get(arm, 0.0) for s in steps] for steps in per_run], axis=0) for arm in chosen}
+def optimizer_trajectories(runs: list, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per run and step (shape ``(runs, T)``): the top-1 probability of the optimiser's distribution P_t and its
+    entropy, from the step records (nan where a step has no optimiser record)."""
+    top1 = np.full((len(runs), T), np.nan)
+    ent = np.full((len(runs), T), np.nan)
+    for k, r in enumerate(runs):
+        for t, rec in enumerate(r.records[:T]):
+            opt = rec.get("optimizer") or {}
+            if opt.get("top5"):
+                top1[k, t] = max(float(p) for _, p in opt["top5"])
+            if opt.get("entropy") is not None:
+                ent[k, t] = float(opt["entropy"])
+    return top1, ent
+
+
+def settled_candidate(run: RunData, T: int) -> tuple[str | None, float]:
+    """The candidate a run ends on: the arm (``"[d, i]"``) with the most probability at its last optimiser step
+    before ``T``, and that probability; ``(None, nan)`` without one."""
+    for rec in reversed(run.records[:T]):
+        top = (rec.get("optimizer") or {}).get("top5")
+        if top:
+            arm, p = max(top, key=lambda a: float(a[1]))
+            return str(arm), float(p)
+    return None, float("nan")
 
 
 def candidate_labels(store: RunStore, runs: list, width: int = 48) -> dict[str, str]:
