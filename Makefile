@@ -77,7 +77,7 @@ $(CHROMIUM):
 	 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
 	 echo "chromium could not be installed: the report's browser test will be skipped"
 
-test: $(VENV)/.installed-dev+test+tracking $(CHROMIUM)
+test: $(VENV)/.installed-dev+test+tracking+ray $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --durations=15
 
@@ -98,10 +98,10 @@ test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$(cat $(VLLM_VENV)/model-dir) \
 		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py
 
-lint: $(VENV)/.installed-dev+test+tracking
+lint: $(VENV)/.installed-dev+test+tracking+ray
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-dev+test+tracking
+bench: $(VENV)/.installed-dev+test+tracking+ray
 	$(BIN)/python benchmarks/bench_runner.py
 
 clean:

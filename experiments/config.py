@@ -217,6 +217,49 @@ class TrackingConfig(_Strict):
         return self
 
 
+_RAY_ADDRESS = re.compile(r"^(auto|local|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local", "ray"] = Field(
+        "local", description="local: every run in this process; ray: the runs split into shards, each run by a Ray "
+        "actor that owns its LLM clients, while this process stays the one writer of the run store and the cache "
+        "(docs/scale.md). A plain string is the kind (`executor: ray`).")
+    address: str | None = Field(
+        None, description="ray: the cluster to join: auto (the cluster started with `ray start` on this node), "
+        "ray://HOST:PORT (Ray client), HOST:PORT (the head's GCS); none: start a local Ray instance.")
+    workers: int = Field(2, ge=1, le=1024, strict=True, description="ray: actors (shards) running the runs.")
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=lambda: {"num_cpus": 1.0},
+        description="ray: what each actor reserves: num_cpus, num_gpus, memory (bytes) or a custom resource name; "
+        "e.g. {num_gpus: 1} for one vLLM engine per GPU.")
+    max_restarts: int = Field(
+        3, ge=0, le=100, strict=True, description="ray: workers replaced after a fault (actor died, node lost) before "
+        "the experiment stops; a replacement resumes the lost runs from their last committed step.")
+    start_timeout_s: float = Field(
+        300.0, gt=0, description="ray: seconds to wait for the workers to start (model loaded) before giving up.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_only(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and not _RAY_ADDRESS.match(v):
+            raise ValueError("expected auto, local, ray://HOST:PORT or HOST:PORT")
+        return v
+
+    @field_validator("resources_per_worker")
+    @classmethod
+    def _resources(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, x in v.items() if x < 0]
+        if bad:
+            raise ValueError(f"amounts must be non-negative ({bad[0]}: {v[bad[0]]})")
+        return v
+
+
 class ExperimentConfig(_Strict):
     imports: list[str] = Field(
         default_factory=list,
@@ -242,6 +285,9 @@ class ExperimentConfig(_Strict):
         64, ge=1, strict=True,
         description="Runs advanced in lockstep; their LLM requests of one step go in one backend call."
     )
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig, description="Where the runs execute: in this process (local) or on a Ray "
+        "cluster (docs/scale.md). Results do not depend on it.")
     tracking: list[TrackingConfig] = Field(
         default_factory=list, description="Experiment trackers the finished runs are logged to (needs the "
         "'tracking' extra). Logged once per run; re-running a finished experiment logs nothing new.")

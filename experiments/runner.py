@@ -347,6 +347,10 @@ def run_experiment(
     """
     started = time.perf_counter()
     env = preflight(cfg)
+    if cfg.executor.kind != "local":  # connected (and its resources checked) before anything is written
+        from expobench.experiments.ray_executor import RayExecutor
+
+        executor = RayExecutor.connect(cfg)
     lock = _writer_lock(Path(cfg.out))
     try:
         store = _open_for(cfg, env)
@@ -354,6 +358,9 @@ def run_experiment(
         clients = ClientPool(cfg, use_cache=use_cache)
         try:
             with progress_bar(len(specs) * cfg.horizon, f"{cfg.name}", enabled=progress) as advance:
+                if cfg.executor.kind != "local":  # shards on workers; this process stays the one writer
+                    executor.run(specs, store, advance, on_step, use_cache=use_cache)
+                    specs = []
                 for start in range(0, len(specs), cfg.batch_width):
                     batch = specs[start:start + cfg.batch_width]
                     states = [_start_run(cfg, spec, store, clients) for spec in batch]
@@ -377,18 +384,28 @@ def _run_lockstep(states: list[RunState], store: RunStore, clients: ClientPool,
                   advance: Callable[[int], None], on_step: Callable[[str, int], None] | None) -> None:
     active = [s for s in states if s.t < s.horizon]
     while active:
-        groups, rest = _batch_groups(active)
-        stored = [row for cls, members in groups for row in _step_batched(cls, members, store)]
-        if rest:
-            stored += _step_one_by_one(rest, store, clients)
-        for s in active:
-            if s.done:
-                store.finish_run(s.spec.run_id)
+        stored, still = lockstep_round(active, store, clients)
         advance(len(active))
         if on_step is not None:
             for run_id, t in stored:
                 on_step(run_id, t)
-        active = [s for s in active if not s.done]
+        active = still
+
+
+def lockstep_round(active: list[RunState], store: Any, clients: ClientPool
+                   ) -> tuple[list[tuple[str, int]], list[RunState]]:
+    """One lockstep step of every run in ``active`` (none finished): its rows appended to ``store`` and finished
+    runs marked done there. Returns the (run id, t) stored (replayed steps are not) and the runs still active.
+    ``store`` is a :class:`RunStore` or any object with its writing methods (a distributed worker passes one that
+    records them for the driver, see :mod:`expobench.experiments.ray_executor`)."""
+    groups, rest = _batch_groups(active)
+    stored = [row for cls, members in groups for row in _step_batched(cls, members, store)]
+    if rest:
+        stored += _step_one_by_one(rest, store, clients)
+    for s in active:
+        if s.done:
+            store.finish_run(s.spec.run_id)
+    return stored, [s for s in active if not s.done]
 
 
 def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPool) -> list[tuple[str, int]]:
