@@ -14,6 +14,7 @@ lowest empirical mean: failures are data for the optimiser.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -37,6 +38,14 @@ class LLMBanditParams(LLMAgentParams):
         "(uniform random), or a fixed arm index. Always counted as a fallback.",
     )
 
+    labels: Literal["natural", "permuted"] = Field(
+        "natural",
+        description="Arm names: natural (arm 0 = blue / A, as in the paper) or permuted per run from the run's "
+        "seed, so that a preference for one colour or letter is not tied to one arm. The task text then differs "
+        "per seed, so shipped candidate pools (matched on the start (D, I)) do not apply: a pool is generated per "
+        "seed, or give pool.path.",
+    )
+
     @field_validator("design")
     @classmethod
     def _design(cls, v: str) -> str:
@@ -52,9 +61,12 @@ class LLMBanditAgent(LLMAgent):
     def task_reset(self, env: gym.Env) -> None:
         if not isinstance(env.action_space, gym.spaces.Discrete):
             raise TypeError(f"llm_bandit needs a bandit env, got action space {env.action_space}")
-        self.design = bt.Design(self.params.design)
         self.n_arms = int(env.action_space.n)
-        self.names = bt.arm_names(self.design.scenario, self.n_arms)
+        self.design = bt.Design(self.params.design)
+        if self.params.labels == "permuted":
+            natural = bt.arm_names(self.design.scenario, self.n_arms)
+            self.design = bt.Design(self.params.design, tuple(natural[j] for j in self.rng.permutation(self.n_arms)))
+        self.names = self.design.names(self.n_arms)
         fb = self.params.fallback
         if isinstance(fb, int) and not 0 <= fb < self.n_arms:
             raise ValueError(f"fallback arm {fb} outside [0, {self.n_arms})")
@@ -75,7 +87,7 @@ class LLMBanditAgent(LLMAgent):
             return bt.render_history(self.design, K, actions, rewards, orders[j])
 
         def recent() -> str:  # the last 10 rounds, raw, with their true round numbers
-            raw = bt.Design(self.design.code[:2] + "R" + self.design.code[3:])
+            raw = dataclasses.replace(self.design, code=self.design.code[:2] + "R" + self.design.code[3:])
             lines = bt.render_history(raw, K, actions, rewards).splitlines()
             return "\n".join(lines[:1] + lines[1:][-10:])
 
@@ -131,6 +143,8 @@ class LLMBanditAgent(LLMAgent):
         record = self.usage_record(asked)
         record.update(prompt_hash=first_request.digest(), probs=None if probs is None else [round(p, 6) for p in probs],
                       prompt_score=score, design=d.code)
+        if d.labels is not None:
+            record["labels"] = list(d.labels)
         if thought is not None:
             record["reasoning"] = thought
         return Decision(arm, record)

@@ -35,9 +35,12 @@ DESIGN_PATTERN = re.compile(r"^[BA][NS][RS][NCR][01D]$")
 
 @dataclass(frozen=True)
 class Design:
-    """A parsed design code (see the module docstring)."""
+    """A parsed design code (see the module docstring). ``labels``: the arms' names by arm index when they are
+    permuted (the agent's ``labels: permuted``), else None for the natural order (arm 0 = blue / A, ...); every
+    text lists and reads arms by index under these names."""
 
     code: str
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not DESIGN_PATTERN.match(self.code):
@@ -55,6 +58,15 @@ class Design:
     @property
     def temperature(self) -> float:
         return 1.0 if self.code[4] == "1" else 0.0
+
+
+    def names(self, n_arms: int) -> list[str]:
+        """The arms' names by arm index."""
+        if self.labels is None:
+            return arm_names(self.scenario, n_arms)
+        if len(self.labels) != n_arms:
+            raise ValueError(f"{len(self.labels)} labels for {n_arms} arms")
+        return list(self.labels)
 
 
 def all_designs() -> list[str]:
@@ -75,7 +87,7 @@ def _noun(design: Design, plural: bool = False) -> str:
 
 def task_description(design: Design, n_arms: int, horizon: int) -> str:
     """D: scenario and framing."""
-    names = ", ".join(arm_names(design.scenario, n_arms))
+    names = ", ".join(design.names(n_arms))
     if design.scenario == "B":
         who = "You are a bandit algorithm in a room" if design.suggestive else "You are in a room"
         text = (
@@ -103,12 +115,12 @@ def task_description(design: Design, n_arms: int, horizon: int) -> str:
 def meta_instruction(design: Design, n_arms: int) -> str:
     """I: how to decide and what to output."""
     noun = _noun(design)
-    names = ", ".join(arm_names(design.scenario, n_arms))
+    names = ", ".join(design.names(n_arms))
     parts = []
     if design.cot:
         parts.append("Before deciding, think step by step about what the history so far tells you.")
     if design.distribution:
-        example = ",".join(f"{n}:{p}" for n, p in zip(arm_names(design.scenario, n_arms), _example_probs(n_arms)))
+        example = ",".join(f"{n}:{p}" for n, p in zip(design.names(n_arms), _example_probs(n_arms)))
         parts.append(
             f"Answer with a probability distribution over the {_noun(design, True)} in the form {example}, with "
             f"probabilities that sum to 1; the {noun} used this round is drawn from your distribution."
@@ -132,7 +144,7 @@ def render_history(design: Design, n_arms: int, actions: list[int], rewards: lis
 
     Reward statistics are computed here, in code, so the model never has to count.
     """
-    names = arm_names(design.scenario, n_arms)
+    names = design.names(n_arms)
     noun = _noun(design)
     if not actions:
         return "No rounds have been played yet."
@@ -167,7 +179,7 @@ def question(design: Design, n_arms: int, t: int, horizon: int) -> str:
 
 def final_answer_prompt(design: Design, n_arms: int) -> str:
     """Second turn of a chain-of-thought decision: ask for the constrained answer only."""
-    names = ", ".join(arm_names(design.scenario, n_arms))
+    names = ", ".join(design.names(n_arms))
     if design.distribution:
         return "Now give only your final distribution, in the required form."
     return f"Now give only your final answer: one of {names}."
@@ -175,7 +187,7 @@ def final_answer_prompt(design: Design, n_arms: int) -> str:
 
 def answer_constraint(design: Design, n_arms: int) -> Constraint:
     """Choice over arm names, or a regex for ``name:p,name:p,...`` in arm order."""
-    names = arm_names(design.scenario, n_arms)
+    names = design.names(n_arms)
     if not design.distribution:
         return Constraint(choice=tuple(names))
     prob = r"(0\.[0-9][0-9]?|1\.00?|0|1)"
@@ -199,7 +211,7 @@ def parse_arm(text: object, design: Design, n_arms: int) -> Parsed:
     that appears as a word in it. Anything else is an error."""
     if not isinstance(text, str):
         return Parsed(error=f"expected text, got {type(text).__name__}")
-    names = arm_names(design.scenario, n_arms)
+    names = design.names(n_arms)
     fold = design.scenario == "B"
     cleaned = text.strip().strip(".\"'`*<>[]() \n").strip()
     key = cleaned.lower() if fold else cleaned
@@ -220,7 +232,7 @@ def parse_distribution(text: object, design: Design, n_arms: int) -> Parsed:
     negative or non-finite number, or all zero."""
     if not isinstance(text, str):
         return Parsed(error=f"expected text, got {type(text).__name__}")
-    names = arm_names(design.scenario, n_arms)
+    names = design.names(n_arms)
     fold = design.scenario == "B"
     lookup = {(n.lower() if fold else n): i for i, n in enumerate(names)}
     probs = np.zeros(n_arms)

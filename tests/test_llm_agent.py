@@ -153,3 +153,30 @@ def test_expo_end_to_end_with_real_smollm2(tmp_path):
         assert rec["optimizer"]["top5"] and rec["mp_ids"]["d"] in (0, 1)
         assert abs(sum(p for _, p in rec["optimizer"]["top5"]) - 1) < 1e-6
     assert run.records[0]["mp_ids"] == {"d": 0, "i": 0, "e": 0}
+
+
+def test_permuted_labels_name_arms_per_seed_and_answers_map_through_them(tmp_path):
+    """``labels: permuted``: each seed names the arms in its own order (the same for every agent of the seed, so
+    comparisons stay paired); an answer "red" plays the arm named red in that seed, and records keep the names."""
+    from expobench.experiments.runner import base_meta_prompt_for
+
+    llm = {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": ["red"]}}
+    agents = [{"name": a, "kind": "llm_bandit", "params": {"design": "BNSN0", "labels": "permuted"}} for a in "ab"]
+    cfg = config(tmp_path / "o", agents, llm, seeds=[0, 1, 2, 3])
+    run_experiment(cfg, progress=False).close()
+    runs_a, runs_b = records(tmp_path / "o", "a"), records(tmp_path / "o", "b")
+    orders = set()
+    for seed, run in runs_a.items():
+        labels = run.records[0]["labels"]
+        assert sorted(labels) == ["blue", "green", "purple", "red", "yellow"]
+        assert runs_b[seed].records[0]["labels"] == labels
+        assert run.actions == [labels.index("red")] * 12 and not run.records[0]["invalid"]
+        base = base_meta_prompt_for(cfg, cfg.agents[0], seed)
+        assert f"labeled {', '.join(labels)}." in base.description
+        orders.add(tuple(labels))
+    assert len(orders) > 1
+    natural = config(tmp_path / "n", [{"name": "a", "kind": "llm_bandit", "params": {"design": "BNSN0"}}], llm,
+                     seeds=[0])
+    run_experiment(natural, progress=False).close()
+    run = records(tmp_path / "n", "a")[0]
+    assert run.actions == [2] * 12 and "labels" not in run.records[0]
