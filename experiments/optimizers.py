@@ -11,6 +11,9 @@ step (:func:`decide_with_optimizer`)::
     ... env.step, agent.observe ...
     optimizer.update(prompt_score, {"t": t, "reward": reward})   # (update_optimizer)
 
+Runs stepping together update their optimisers together (:func:`update_optimizers`): EXPO's score networks of all
+of them are fitted as one batched computation.
+
 Any optimiser works with any LLM agent kind, since agents only receive meta-prompts. The optimiser's LLM (GPO's
 refiner, a pool generator) is the client of the agent's ``optimizer`` role (``optimizer.llm``, else the agent's).
 """
@@ -111,3 +114,24 @@ def update_optimizer(optimizer: MetaPromptOptimizer, record: dict[str, Any], t: 
     score = record.get("prompt_score")
     if score is not None:
         optimizer.update(float(score), {"t": t, "reward": reward})
+
+
+def update_optimizers(updates: list[tuple[MetaPromptOptimizer, dict[str, Any], int, float]]) -> None:
+    """:func:`update_optimizer` for every ``(optimizer, record, t, reward)`` of runs stepping together; the
+    EXPO-family optimisers among them are updated as one (:func:`expobench.metaopt.expo.update_together`: their
+    score networks fitted as one batched computation), each ending in the state its own update gives."""
+    from expobench.metaopt.expo import can_update_together, update_together
+
+    joint, scores, infos = [], [], []
+    for optimizer, record, t, reward in updates:
+        score = record.get("prompt_score")
+        if score is None:
+            continue
+        if can_update_together(optimizer):
+            joint.append(optimizer)
+            scores.append(float(score))
+            infos.append({"t": t, "reward": reward})
+        else:
+            optimizer.update(float(score), {"t": t, "reward": reward})
+    if joint:
+        update_together(joint, scores, infos)

@@ -33,7 +33,7 @@ from expobench.experiments.config import AgentConfig, ExperimentConfig
 from expobench.experiments.errors import StoreBusy, StoreMismatch
 from expobench.experiments.llm_clients import ClientPool
 from expobench.experiments.metrics import metric_for
-from expobench.experiments.optimizers import build_optimizer, decide_with_optimizer, update_optimizer
+from expobench.experiments.optimizers import build_optimizer, decide_with_optimizer, update_optimizers
 from expobench.experiments.preflight import preflight
 from expobench.experiments.progress import progress_bar
 from expobench.experiments.seeding import seed_streams
@@ -417,6 +417,7 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
     seconds = [0.0] * len(active)
     decisions = _drive(active, clients, seconds)
     rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None, float]] = []
+    updates: list[tuple[Any, dict[str, Any], int, float]] = []  # the optimisers' updates, made together below
     for k, (s, decision) in enumerate(zip(active, decisions)):
         t0 = time.perf_counter()
         if s.replaying:
@@ -432,14 +433,17 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
             _check_replay(s, row)
         s.agent.observe(decision.action, float(reward), info)
         if s.optimizer is not None:
-            update_optimizer(s.optimizer, decision.record, s.t, float(reward))
+            updates.append((s.optimizer, decision.record, s.t, float(reward)))
         if not s.replaying:
             rows.append((row, s.calls, decision.meta_prompt, seconds[k] + time.perf_counter() - t0))
         s.obs = obs
         s.t += 1
         s.evaluations += evaluation_count(decision.record)
         s.done = s.t >= s.horizon or bool(terminated) or (s.budget is not None and s.evaluations >= s.budget)
-    store.append_steps([(row, calls, wall, mp) for row, calls, mp, wall in rows])
+    t0 = time.perf_counter()
+    update_optimizers(updates)  # EXPO's score networks of all these runs fitted as one batch
+    share = (time.perf_counter() - t0) / max(1, len(rows))  # the stored runs share the update's time
+    store.append_steps([(row, calls, wall + share, mp) for row, calls, mp, wall in rows])
     return [(row.run_id, row.t) for row, *_ in rows]
 
 

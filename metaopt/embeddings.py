@@ -11,10 +11,14 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from expobench.settings import cache_root
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MODELS: dict[str, object] = {}
@@ -91,6 +95,13 @@ class Embedder:
                     db.execute("INSERT OR IGNORE INTO emb VALUES (?, ?)", (k, v.tobytes()))
                 db.execute("COMMIT")
         return np.stack([self._mem[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+
+    def tensor(self, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        """``embed(texts)`` as a float32 torch tensor ``[n, d]`` on ``device`` (where the score networks run). The
+        encoding itself stays on the CPU, so the cached vectors never depend on the device."""
+        import torch
+
+        return torch.from_numpy(self.embed(texts).copy()).to(device)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         model = _load(self.model_name)

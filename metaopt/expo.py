@@ -12,13 +12,22 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.base import MetaPromptOptimizer, OptimizerParams
 from expobench.metaopt.embeddings import Embedder
 from expobench.metaopt.pools import CandidatePool
-from expobench.metaopt.scorenet import fit_mlp
+from expobench.metaopt.scorenet import (
+    MLP,
+    DistinctRows,
+    FitJob,
+    FitSettings,
+    check_device,
+    dedupe,
+    fit_jobs,
+    fit_mlp,
+)
 
 
 class NetParams(OptimizerParams):
@@ -27,6 +36,15 @@ class NetParams(OptimizerParams):
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
     weight_decay: float = Field(1e-4, ge=0, description="Adam weight decay.")
     net_seed: int = Field(0, description="Seed of the network initialisation (the same every iteration).")
+    device: str = Field(
+        "cpu", description="Where the score networks, their fits, the pool's embedding vectors and the scoring of "
+        "every arm run: `cpu`, or `cuda` / `cuda:N` (a CUDA build of torch with a visible GPU; refused otherwise). "
+        "Results agree across devices up to float rounding.")
+
+    @field_validator("device")
+    @classmethod
+    def _device_is_available(cls, value: str) -> str:
+        return check_device(value)
 
 
 class EXPOParams(NetParams):
@@ -60,6 +78,7 @@ class PoolOptimizer(MetaPromptOptimizer):
         self.n_d = len(pool.descriptions) if self.optimize in ("both", "description") else 1
         self.n_i = len(pool.instructions) if self.optimize in ("both", "instruction") else 1
         self._gd: torch.Tensor | None = None
+        self.device = torch.device(getattr(self.params, "device", "cpu"))
 
     @property
     def n_arms(self) -> int:
@@ -69,12 +88,13 @@ class PoolOptimizer(MetaPromptOptimizer):
         return divmod(int(flat), self.n_i)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``g(D) [n_d, e]`` and ``g(I) [n_i, e]`` of the arms' candidates (computed once, cached on disk)."""
+        """``g(D) [n_d, e]`` and ``g(I) [n_i, e]`` of the arms' candidates on the optimiser's device (encoded
+        once, cached on disk)."""
         if self._gd is None:
             if self.embedder is None:
                 raise ValueError(f"optimizer {self.kind!r} needs an embedder")
-            self._gd = torch.from_numpy(self.embedder.embed(self.pool.descriptions[:self.n_d]).copy())
-            self._gi = torch.from_numpy(self.embedder.embed(self.pool.instructions[:self.n_i]).copy())
+            self._gd = self.embedder.tensor(self.pool.descriptions[:self.n_d], self.device)
+            self._gi = self.embedder.tensor(self.pool.instructions[:self.n_i], self.device)
         return self._gd, self._gi
 
     def meta_prompt(self, d: int, i: int, ctx: ProposalContext, e: int | None = None) -> MetaPrompt:
@@ -136,36 +156,66 @@ class EXPO(PoolOptimizer):
                 "top5": top_k(self.probs, self.arm)}
 
     def update(self, score: float, info: dict[str, Any]) -> None:
+        self.finish_update(fit_jobs(self.begin_update(score, info)))
+
+    # -- the update in two halves, so that runs stepping together fit their networks as one batch -----------
+    def begin_update(self, score: float, info: dict[str, Any]) -> list[FitJob]:
+        """Record the score's row; returns the networks this update needs fitted (:func:`update_together`)."""
         self.rows.append((*self.choice, float(score)))
         if self.params.use_exemplar_embedding:
             self.row_e.append(self.last_e)
-        net = self.fit()
-        self.sums += self.predict_all(net).reshape(-1).numpy().astype(np.float64)
+        return [self.fit_job()]
+
+    def finish_update(self, nets: list[MLP]) -> None:
+        """Complete the update with the networks fitted for :meth:`begin_update`'s jobs, in their order."""
+        self.sums += self.predict_all(nets[0]).reshape(-1).cpu().numpy().astype(np.float64)
         self.probs = self.distribution()
         self.t += 1
 
     # -- the score network -----------------------------------------------------------------------------------
+    def settings(self, dim: int) -> FitSettings:
+        p = self.params
+        return FitSettings(p.hidden or 4 * dim, p.net_seed, p.steps, p.lr, p.weight_decay)
+
+    def fit_job(self) -> FitJob:
+        """The score network's fit on the distinct (d, i[, e]) inputs of the rows so far: blocks ``g(D)``,
+        ``g(I)`` (and the distinct ``g(E)`` rows with the exemplar embedding)."""
+        gd, gi = self.embeddings()
+        index = torch.tensor([r[:2] for r in self.rows], dtype=torch.long).reshape(-1, 2)
+        blocks = [gd, gi]
+        if self.params.use_exemplar_embedding:
+            unique_e, which = dedupe(torch.from_numpy(np.stack(self.row_e)).to(self.device))
+            blocks.append(unique_e)
+            index = torch.cat([index, which.cpu()[:, None]], dim=1)
+        y = torch.tensor([r[2] for r in self.rows], dtype=torch.float32)
+        return FitJob(DistinctRows.from_rows(blocks, index, y), self.settings(sum(b.shape[1] for b in blocks)))
+
+    def fit(self) -> MLP:
+        """The score network on every row so far (the fit on distinct inputs)."""
+        return fit_jobs([self.fit_job()])[0]
+
+    def fit_reference(self) -> MLP:
+        """The same network by the reference fit on the raw rows, ``[t, d]`` (tests and benchmarks only)."""
+        x, y = self.inputs()
+        return fit_mlp(x, y.to(device=x.device, dtype=x.dtype), self.settings(x.shape[1]).hidden, seed=self.params.net_seed,
+                       steps=self.params.steps, lr=self.params.lr, weight_decay=self.params.weight_decay)
+
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every row's full input ``[t, d]`` and score ``[t]`` (the reference fit's data)."""
         gd, gi = self.embeddings()
         d = torch.tensor([r[0] for r in self.rows])
         i = torch.tensor([r[1] for r in self.rows])
         parts = [gd[d], gi[i]]
         if self.params.use_exemplar_embedding:
-            parts.append(torch.from_numpy(np.stack(self.row_e)))
+            parts.append(torch.from_numpy(np.stack(self.row_e)).to(self.device))
         return torch.cat(parts, dim=1), torch.tensor([r[2] for r in self.rows], dtype=torch.float32)
-
-    def fit(self):
-        x, y = self.inputs()
-        p = self.params
-        hidden = p.hidden or 4 * x.shape[1]
-        return fit_mlp(x, y, hidden, seed=p.net_seed, steps=p.steps, lr=p.lr, weight_decay=p.weight_decay)
 
     def predict_all(self, net) -> torch.Tensor:
         """Predictions for every arm, factorised: ``[n_d, n_i]``."""
         gd, gi = self.embeddings()
         blocks = [gd, gi]
         if self.params.use_exemplar_embedding:
-            blocks.append(torch.from_numpy(self.row_e[-1][None]))
+            blocks.append(torch.from_numpy(self.row_e[-1][None]).to(self.device))
         return net.predict_product(blocks)
 
     def predict_all_dense(self, net) -> torch.Tensor:
@@ -173,7 +223,7 @@ class EXPO(PoolOptimizer):
         gd, gi = self.embeddings()
         x = torch.cat([gd.repeat_interleave(gi.shape[0], 0), gi.repeat(gd.shape[0], 1)], dim=1)
         if self.params.use_exemplar_embedding:
-            x = torch.cat([x, torch.from_numpy(self.row_e[-1][None]).expand(x.shape[0], -1)], dim=1)
+            x = torch.cat([x, torch.from_numpy(self.row_e[-1][None]).to(self.device).expand(x.shape[0], -1)], dim=1)
         return net.predict(x).reshape(gd.shape[0], gi.shape[0])
 
     # -- pool growth (GPO as generator) ----------------------------------------------------------------------
@@ -258,23 +308,22 @@ class NeuralUCB(EXPO):
             self.choice = self.arm(int(self.rng.choice(best)))
         return self.meta_prompt(*self.choice, ctx)
 
-    def update(self, score: float, info: dict[str, Any]) -> None:
-        self.rows.append((*self.choice, float(score)))
-        net = self.fit()
+    def finish_update(self, nets: list[MLP]) -> None:
+        net = nets[0]
         mean = self.predict_all(net).reshape(-1)
         gd, gi = self.embeddings()
         h_d = gd @ net.w1[:, :gd.shape[1]].T
         h_i = gi @ net.w1[:, gd.shape[1]:].T + net.b1
         rows = torch.relu(h_d[[r[0] for r in self.rows]] + h_i[[r[1] for r in self.rows]])  # [t, H]
         lam = self.params.lam
-        a_inv = torch.linalg.inv(lam * torch.eye(len(self.rows)) + rows @ rows.T)
-        bonus = torch.empty(self.n_d, self.n_i)
+        a_inv = torch.linalg.inv(lam * torch.eye(len(self.rows), device=rows.device) + rows @ rows.T)
+        bonus = rows.new_empty(self.n_d, self.n_i)
         for a in range(self.n_d):
             phi = torch.relu(h_d[a][None, :] + h_i)  # [n_i, H]
             proj = phi @ rows.T  # [n_i, t]
             quad = (phi * phi).sum(1) - ((proj @ a_inv) * proj).sum(1)
             bonus[a] = torch.sqrt(torch.clamp(quad, min=0) / lam)
-        self.ucb = (mean + self.params.nu * net.y_std * bonus.reshape(-1)).numpy().astype(np.float64)
+        self.ucb = (mean + self.params.nu * net.y_std * bonus.reshape(-1)).cpu().numpy().astype(np.float64)
         self.probs = self.distribution()
         self.t += 1
 
@@ -285,3 +334,22 @@ class NeuralUCB(EXPO):
         self.ucb = np.asarray(state["ucb"], dtype=np.float64)
         super().load_state_dict(state)
 
+
+
+def can_update_together(optimizer: Any) -> bool:
+    """Whether ``optimizer``'s update is EXPO's two halves (:meth:`EXPO.begin_update`, :meth:`EXPO.finish_update`)
+    and nothing more, so that :func:`update_together` may run it: EXPO, EXPO-ES, NeuralUCB; a subclass that
+    overrides ``update`` is updated on its own."""
+    return isinstance(optimizer, EXPO) and type(optimizer).update is EXPO.update
+
+
+def update_together(optimizers: list[EXPO], scores: list[float], infos: list[dict[str, Any]]) -> None:
+    """``optimizers[k].update(scores[k], infos[k])`` for every k, with all their networks fitted as one batched
+    computation per (settings, input widths, device) (:func:`fit_jobs`): runs stepping together in lockstep
+    update at the cost of about one fit. Each optimiser ends in the state its own ``update`` would give."""
+    jobs = [opt.begin_update(score, info) for opt, score, info in zip(optimizers, scores, infos)]
+    nets = fit_jobs([job for own in jobs for job in own])
+    start = 0
+    for opt, own in zip(optimizers, jobs):
+        opt.finish_update(nets[start:start + len(own)])
+        start += len(own)

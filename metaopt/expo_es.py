@@ -19,7 +19,7 @@ from pydantic import Field
 
 from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.expo import EXPO, EXPOParams, entropy
-from expobench.metaopt.scorenet import StackedMLPs, fit_mlp
+from expobench.metaopt.scorenet import MLP, DistinctRows, FitJob, FitSettings, StackedMLPs, dedupe, fit_mlp
 
 
 class EXPOESParams(EXPOParams):
@@ -39,6 +39,7 @@ class EXPOES(EXPO):
         self.es_choice = 0
         self.es_probs = np.ones(1)
         self._es_current: np.ndarray | None = None
+        self._es_pending = False
         self._fixed = False
 
     def es_scores(self, g_cands: np.ndarray, fixed_domain: bool) -> np.ndarray:
@@ -47,7 +48,7 @@ class EXPOES(EXPO):
             return self.es_sums
         if self.nets is None:
             return np.zeros(len(g_cands))
-        return self.nets.sum_predict(torch.from_numpy(g_cands)).numpy().astype(np.float64)
+        return self.nets.sum_predict(torch.from_numpy(g_cands).to(self.device)).cpu().numpy().astype(np.float64)
 
     def propose(self, ctx: ProposalContext) -> MetaPrompt:
         mp = super().propose(ctx)
@@ -72,20 +73,47 @@ class EXPOES(EXPO):
     def record(self) -> dict[str, Any]:
         return {**super().record(), "e": self.es_choice, "es_entropy": round(entropy(self.es_probs), 6)}
 
-    def update(self, score: float, info: dict[str, Any]) -> None:
-        super().update(score, info)
-        if self._es_current is None:
+    def begin_update(self, score: float, info: dict[str, Any]) -> list[FitJob]:
+        """EXPO's network, then (when this iteration chose an exemplar sequence) the exemplar network M_ES."""
+        jobs = super().begin_update(score, info)
+        self._es_pending = self._es_current is not None
+        if self._es_pending:
+            self.es_rows.append((self._es_current, float(score)))
+            jobs.append(self.es_fit_job())
+        return jobs
+
+    def finish_update(self, nets: list[MLP]) -> None:
+        super().finish_update(nets[:1])
+        if not self._es_pending:
             return
-        self.es_rows.append((self._es_current, float(score)))
-        x = torch.from_numpy(np.stack([r[0] for r in self.es_rows]))
-        y = torch.tensor([r[1] for r in self.es_rows], dtype=torch.float32)
-        p = self.params
-        net = fit_mlp(x, y, p.hidden_es, seed=p.net_seed, steps=p.steps, lr=p.lr, weight_decay=p.weight_decay)
+        net = nets[1]
         if self._fixed:
-            pred = net.predict(torch.from_numpy(self._g_cands)).numpy().astype(np.float64)
+            pred = net.predict(torch.from_numpy(self._g_cands).to(self.device)).cpu().numpy().astype(np.float64)
             self.es_sums = pred if self.es_sums is None or len(self.es_sums) != len(pred) else self.es_sums + pred
         else:
-            self.nets = (self.nets or StackedMLPs.empty(p.hidden_es, x.shape[1])).append(net)
+            self.nets = (self.nets or StackedMLPs.empty(self.params.hidden_es, net.w1.shape[1], self.device)).append(net)
+
+    def es_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exemplar network's rows: ``g(E) [t, e]`` and scores ``[t]``."""
+        x = torch.from_numpy(np.stack([r[0] for r in self.es_rows])).to(self.device)
+        return x, torch.tensor([r[1] for r in self.es_rows], dtype=torch.float32)
+
+    def es_settings(self) -> FitSettings:
+        p = self.params
+        return FitSettings(p.hidden_es, p.net_seed, p.steps, p.lr, p.weight_decay)
+
+    def es_fit_job(self) -> FitJob:
+        """M_ES's fit on the distinct g(E) rows (a fixed domain repeats its few candidates)."""
+        x, y = self.es_inputs()
+        unique, which = dedupe(x)
+        return FitJob(DistinctRows.from_rows([unique], which.cpu()[:, None], y), self.es_settings())
+
+    def fit_es_reference(self) -> MLP:
+        """M_ES by the reference fit on the raw rows (tests and benchmarks only)."""
+        x, y = self.es_inputs()
+        st = self.es_settings()
+        return fit_mlp(x, y.to(device=x.device, dtype=x.dtype), st.hidden, seed=st.seed, steps=st.steps, lr=st.lr,
+                       weight_decay=st.weight_decay)
 
     def state_dict(self) -> dict[str, Any]:
         nets = None if self.nets is None else {k: getattr(self.nets, k).tolist() for k in
@@ -97,6 +125,6 @@ class EXPOES(EXPO):
         super().load_state_dict(state)
         self.es_rows = [(np.asarray(g, dtype=np.float32), float(s)) for g, s in state["es_rows"]]
         n = state["nets"]
-        self.nets = None if n is None else StackedMLPs(*(torch.tensor(n[k]) for k in
+        self.nets = None if n is None else StackedMLPs(*(torch.tensor(n[k], device=self.device) for k in
                                                          ("w1", "b1", "w2", "b2", "y_mean", "y_std")))
         self.es_sums = None if state["es_sums"] is None else np.asarray(state["es_sums"])

@@ -11,10 +11,34 @@ projections and a broadcast add, never the ``n_D · n_I`` full input rows.
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+#: Hidden activations per pass of :meth:`MLP.predict_product` (CPU: ~4 MiB, cache-sized; CUDA: ~1 GiB).
+_SCORE_BLOCK_CPU = 1 << 20
+_SCORE_BLOCK_CUDA = 1 << 28
+
+
+def check_device(name: str) -> str:
+    """A device setting for the score networks: ``cpu``, ``cuda`` or ``cuda:N``; CUDA only where torch sees a GPU
+    (raises ValueError saying what is allowed)."""
+    if name == "cpu":
+        return name
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if match is None:
+        raise ValueError(f"allowed: 'cpu', 'cuda' or 'cuda:N'; got {name[:80]!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{name!r} needs a GPU visible to torch, and torch.cuda.is_available() is false here "
+                         f"(torch {torch.__version__}); use 'cpu'")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise ValueError(f"{name!r}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return name
 
 
 @dataclass
@@ -45,25 +69,29 @@ class MLP:
         h2 = g2 @ self.w1[:, d1:d1 + d2].T + self.b1  # [n2, H]
         if len(blocks) > 2:
             h2 = h2 + blocks[2][0] @ self.w1[:, d1 + d2:].T
-        out = torch.empty(h1.shape[0], h2.shape[0])
-        buf = torch.empty_like(h2)  # one [n2, H] block, reused: stays in cache, no n1·n2·H tensor
-        for a in range(h1.shape[0]):
-            torch.add(h2, h1[a], out=buf)
-            buf.clamp_(min=0)
-            torch.mv(buf, self.w2, out=out[a])
+        n1, n2, hidden = h1.shape[0], h2.shape[0], h2.shape[1]
+        # rows of arms per pass: on a CPU one [c, n2, H] block that stays in cache (no n1·n2·H tensor); on a
+        # GPU large blocks (few kernel launches)
+        cells = _SCORE_BLOCK_CUDA if h1.is_cuda else _SCORE_BLOCK_CPU
+        c = max(1, min(n1, cells // max(1, n2 * hidden)))
+        out = h1.new_empty(n1, n2)
+        buf = h1.new_empty(c, n2, hidden)
+        for a in range(0, n1, c):
+            k = min(c, n1 - a)
+            torch.add(h2[None], h1[a:a + k, None], out=buf[:k])
+            buf[:k].clamp_(min=0)
+            torch.matmul(buf[:k], self.w2, out=out[a:a + k])
         return (out + self.b2) * self.y_std + self.y_mean
 
 
 def fit_mlp(x: torch.Tensor, y: torch.Tensor, hidden: int, *, seed: int = 0, steps: int = 50, lr: float = 1e-3,
             weight_decay: float = 1e-4) -> MLP:
-    """Train on ``x [n, d]``, ``y [n]`` from a fresh initialisation seeded by ``seed`` (nn.Linear's init)."""
+    """Train on ``x [n, d]``, ``y [n]`` from a fresh initialisation seeded by ``seed`` (nn.Linear's init).
+
+    The reference fit: full-batch Adam on every raw row (``n·d·H`` multiply-adds per step for the first layer
+    alone). The optimisers use :func:`fit_mlps` on distinct inputs, which equals it up to float rounding."""
     n, d = x.shape
-    gen = torch.Generator().manual_seed(seed)
-    b1_bound, b2_bound = 1 / np.sqrt(d), 1 / np.sqrt(hidden)
-    w1 = ((torch.rand(hidden, d, generator=gen) * 2 - 1) * b1_bound).requires_grad_()
-    b1 = ((torch.rand(hidden, generator=gen) * 2 - 1) * b1_bound).requires_grad_()
-    w2 = ((torch.rand(hidden, generator=gen) * 2 - 1) * b2_bound).requires_grad_()
-    b2 = ((torch.rand((), generator=gen) * 2 - 1) * b2_bound).requires_grad_()
+    w1, b1, w2, b2 = (p.to(x.dtype).requires_grad_() for p in init_weights(FitSettings(hidden, seed), d, x.device))
     mean = float(y.mean())
     std = float(y.std()) if n > 1 else 1.0
     std = std if std > 1e-8 else 1.0
@@ -91,23 +119,247 @@ class StackedMLPs:
     y_std: torch.Tensor
 
     @classmethod
-    def empty(cls, hidden: int, dim: int) -> StackedMLPs:
-        z = torch.zeros
+    def empty(cls, hidden: int, dim: int, device: torch.device | str = "cpu") -> StackedMLPs:
+        def z(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, device=device)
+
         return cls(z(0, hidden, dim), z(0, hidden), z(0, hidden), z(0), z(0), z(0))
 
     def __len__(self) -> int:
         return self.w1.shape[0]
 
     def append(self, net: MLP) -> StackedMLPs:
-        cat = torch.cat
+        cat, dev = torch.cat, self.w1.device
         return StackedMLPs(cat([self.w1, net.w1[None]]), cat([self.b1, net.b1[None]]), cat([self.w2, net.w2[None]]),
-                           cat([self.b2, net.b2.reshape(1)]), cat([self.y_mean, torch.tensor([net.y_mean])]),
-                           cat([self.y_std, torch.tensor([net.y_std])]))
+                           cat([self.b2, net.b2.reshape(1)]), cat([self.y_mean, torch.tensor([net.y_mean], device=dev)]),
+                           cat([self.y_std, torch.tensor([net.y_std], device=dev)]))
 
     def sum_predict(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_m M(x; θ_m)`` for ``x [k, d]`` in one batched pass → ``[k]``."""
         if len(self) == 0:
-            return torch.zeros(x.shape[0])
+            return torch.zeros(x.shape[0], device=x.device)
         h = torch.relu(torch.einsum("kd,mhd->mkh", x, self.w1) + self.b1[:, None, :])  # [m, k, H]
         out = torch.einsum("mkh,mh->mk", h, self.w2) + self.b2[:, None]  # [m, k]
         return (out * self.y_std[:, None] + self.y_mean[:, None]).sum(0)
+
+
+# -- the fit on distinct inputs ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FitSettings:
+    """What determines a fit besides its data (hashable: fits with equal settings and input widths are batched)."""
+
+    hidden: int
+    seed: int = 0
+    steps: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+
+
+@dataclass
+class DistinctRows:
+    """Training rows as distinct inputs with counts, the input split into blocks.
+
+    Row ``r``'s input is ``blocks[0][index[k, 0]] ⊕ blocks[1][index[k, 1]] ⊕ ...`` for its key ``k``:
+
+    - ``blocks``: per block, the distinct vectors that occur, ``[u_b, e_b]`` (float32, on the fit's device);
+    - ``index [K, B]`` (long): per distinct input, its row in each block;
+    - ``count [K]``: how many rows have that input; ``target [K]``: the mean of their standardised targets;
+    - ``n``, ``y_mean``, ``y_std``: number of rows and the standardisation, computed over all rows exactly as
+      :func:`fit_mlp` does.
+
+    The MSE over rows equals ``(1/n) Σ_k count_k (pred_k − target_k)²`` plus a constant, so it has the same
+    gradients: a fit on these rows is the reference fit on the raw rows, up to float rounding.
+    """
+
+    blocks: list[torch.Tensor]
+    index: torch.Tensor
+    count: torch.Tensor
+    target: torch.Tensor
+    n: int
+    y_mean: float
+    y_std: float
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return tuple(int(b.shape[1]) for b in self.blocks)
+
+    @classmethod
+    def from_rows(cls, blocks: list[torch.Tensor], index: torch.Tensor, y: torch.Tensor) -> DistinctRows:
+        """``blocks[b] [m_b, e_b]`` candidate vectors, ``index [n, B]`` row ``r``'s vector in each block,
+        ``y [n]`` raw targets. Equal indices mean equal inputs; pass vectors deduplicated (:func:`dedupe`)
+        where equal vectors may sit at different indices, else they are merely kept apart (still exact)."""
+        n = int(y.shape[0])
+        y = y.to(blocks[0].dtype)
+        mean = float(y.mean())
+        std = float(y.std()) if n > 1 else 1.0
+        std = std if std > 1e-8 else 1.0
+        target = ((y - mean) / std).to(blocks[0].device)
+        keys, inverse = torch.unique(index.to(blocks[0].device), dim=0, return_inverse=True)
+        count = torch.bincount(inverse, minlength=keys.shape[0]).to(target.dtype)
+        mean_target = torch.zeros_like(count).index_add_(0, inverse, target) / count
+        used_blocks, columns = [], []
+        for b, block in enumerate(blocks):
+            used, column = torch.unique(keys[:, b], return_inverse=True)
+            used_blocks.append(block[used])
+            columns.append(column)
+        return cls(used_blocks, torch.stack(columns, dim=1), count, mean_target, n, mean, std)
+
+
+def dedupe(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of ``x [n, e]`` and each row's position among them: ``(u [m, e], inverse [n])``."""
+    unique, inverse = torch.unique(x, dim=0, return_inverse=True)
+    return unique, inverse
+
+
+def init_weights(settings: FitSettings, dim: int, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+    """The seeded initialisation of :func:`fit_mlp` (nn.Linear's): ``[w1 [H, d], b1 [H], w2 [H], b2 []]``."""
+    hidden = settings.hidden
+    gen = torch.Generator().manual_seed(settings.seed)
+    b1_bound, b2_bound = 1 / np.sqrt(dim), 1 / np.sqrt(hidden)
+    w1 = (torch.rand(hidden, dim, generator=gen) * 2 - 1) * b1_bound
+    b1 = (torch.rand(hidden, generator=gen) * 2 - 1) * b1_bound
+    w2 = (torch.rand(hidden, generator=gen) * 2 - 1) * b2_bound
+    b2 = (torch.rand((), generator=gen) * 2 - 1) * b2_bound
+    return [p.to(device) for p in (w1, b1, w2, b2)]
+
+
+def _stacked(problems: list[DistinctRows]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
+                                                    torch.Tensor, torch.Tensor]:
+    """Stack R problems, zero-padded: per block, the distinct vectors ``[R, U_b, e_b]``, each key's row in the
+    flattened projections ``[R·K]`` (long) and the transposed selection ``S_bᵀ [R·U_b, R·K]`` (sparse CSR, one 1
+    per key: ``S_bᵀ @ dpre`` sums each vector's gradient over its keys); the loss weights ``count/n [R, K]``
+    (0 on padding, so padding contributes exactly nothing) and targets ``[R, K]``."""
+    r, dev, dtype = len(problems), problems[0].blocks[0].device, problems[0].blocks[0].dtype
+    k_max = max(int(p.index.shape[0]) for p in problems)
+    keys = torch.arange(r * k_max, device=dev)
+    blocks, flat, select_t = [], [], []
+    for b in range(len(problems[0].blocks)):
+        u_max = max(int(p.blocks[b].shape[0]) for p in problems)
+        g = torch.zeros(r, u_max, problems[0].blocks[b].shape[1], device=dev, dtype=dtype)
+        idx = torch.zeros(r, k_max, dtype=torch.long, device=dev)
+        for j, p in enumerate(problems):
+            g[j, :p.blocks[b].shape[0]] = p.blocks[b]
+            idx[j, :p.index.shape[0]] = p.index[:, b]
+        rows = (idx + torch.arange(r, device=dev)[:, None] * u_max).reshape(-1)
+        with warnings.catch_warnings():  # sparse CSR is marked beta; its matmul is what makes the scatter cheap
+            warnings.simplefilter("ignore", UserWarning)
+            sel = torch.sparse_coo_tensor(torch.stack([rows, keys]), torch.ones(r * k_max, device=dev, dtype=dtype),
+                                          (r * u_max, r * k_max), check_invariants=True).coalesce().to_sparse_csr()
+        blocks.append(g)
+        flat.append(rows)
+        select_t.append(sel)
+    weight = torch.zeros(r, k_max, device=dev, dtype=dtype)
+    target = torch.zeros(r, k_max, device=dev, dtype=dtype)
+    for j, p in enumerate(problems):
+        weight[j, :p.count.shape[0]] = p.count / p.n
+        target[j, :p.target.shape[0]] = p.target
+    return blocks, flat, select_t, weight, target
+
+
+def _adam(params: list[torch.Tensor], settings: FitSettings) -> torch.optim.Adam:
+    """The reference's Adam (L2 weight decay added to the gradient); the fused kernel where torch has it for
+    the device (one pass per parameter instead of ~10: it dominates a step at H·d ≈ 2.4M weights)."""
+    try:
+        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
+    """Fit one network per problem as ONE batched computation (stacked weights ``[R, ...]``); each result equals
+    :func:`fit_mlp` on that problem's raw rows with the same settings, up to float rounding.
+
+    Every problem must have the same block widths, device and dtype (the fit runs in the blocks' dtype and on
+    their device); ``settings.hidden`` is the hidden width. Each step projects each block's distinct vectors
+    once (``P_b = G_b W1_bᵀ``: ``Σ_b u_b·e_b·H`` multiply-adds instead of the reference's ``n·d·H``), gathers
+    and adds one projection per block for each distinct input, and back-propagates by hand (the gradient of
+    the gather is a sparse ``S_bᵀ @ dpre``). Adam is elementwise and the stacked loss is the sum of the
+    problems' losses, so the stacked fit is R independent fits."""
+    if not problems:
+        return []
+    dims = problems[0].dims
+    if any(p.dims != dims for p in problems):
+        raise ValueError(f"fit_mlps: every problem needs block widths {dims}")
+    dev, dtype = problems[0].blocks[0].device, problems[0].blocks[0].dtype
+    r, hidden = len(problems), settings.hidden
+    blocks, flat, select_t, weight, target = _stacked(problems)
+    k = weight.shape[1]
+    w1, b1, w2, b2 = (p.to(dtype).expand(r, *p.shape).clone() for p in init_weights(settings, sum(dims), dev))
+    offsets = np.cumsum((0,) + dims)
+    w1_blocks = [w1[:, :, offsets[b]:offsets[b + 1]].contiguous() for b in range(len(dims))]  # [R, H, e_b]
+    params = [*w1_blocks, b1, w2, b2]
+    opt = _adam(params, settings)
+    work = r * (sum(int(g.shape[1]) * e for g, e in zip(blocks, dims)) + k) * hidden  # multiply-adds per pass
+    with _threads(1 if work < _SMALL_FIT and dev.type == "cpu" else torch.get_num_threads()):
+        _run_steps(settings.steps, opt, blocks, flat, select_t, weight, target, w1_blocks, b1, w2, b2)
+    w1 = torch.cat(w1_blocks, dim=2)
+    return [MLP(w1[j], b1[j].clone(), w2[j].clone(), b2[j].clone(), p.y_mean, p.y_std)
+            for j, p in enumerate(problems)]
+
+
+#: Below this many multiply-adds per pass a fit runs on one CPU thread: its ops are too small to split, and on a
+#: busy machine waking a second thread for each of them costs more than the op (10× slower measured, load 9/2).
+_SMALL_FIT = 1 << 22
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
+def _run_steps(steps: int, opt: torch.optim.Optimizer, blocks: list[torch.Tensor], flat: list[torch.Tensor],
+               select_t: list[torch.Tensor], weight: torch.Tensor, target: torch.Tensor,
+               w1_blocks: list[torch.Tensor], b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor) -> None:
+    """The Adam steps of :func:`fit_mlps` on the stacked problem (gradients by hand)."""
+    r, k = weight.shape
+    hidden = b1.shape[1]
+    for _ in range(steps):
+        # forward: pre [R, K, H], pred [R, K]
+        pre = b1[:, None, :].expand(r, k, hidden).clone()
+        for g, w, rows in zip(blocks, w1_blocks, flat):
+            proj = torch.bmm(g, w.transpose(1, 2)).reshape(-1, hidden)  # [R·U_b, H]
+            pre += proj.index_select(0, rows).reshape(r, k, hidden)
+        h = torch.relu_(pre)
+        # w2 as the row operand: a run's row is then computed alike for any R (bmm with a vector operand is
+        # not), so a run's fit does not depend on the runs batched with it
+        pred = torch.bmm(w2[:, None, :], h.transpose(1, 2))[:, 0] + b2[:, None]
+        # backward of Σ_r Σ_k weight (pred − target)²
+        dpred = 2 * weight * (pred - target)  # [R, K]
+        b2.grad = dpred.sum(1)
+        w2.grad = torch.bmm(dpred[:, None, :], h)[:, 0]  # [R, H]
+        dpre = h.gt_(0).mul_(dpred[..., None] * w2[:, None, :])  # [R, K, H]; h is not needed any more
+        b1.grad = dpre.sum(1)
+        dpre = dpre.reshape(-1, hidden)
+        for g, w, sel in zip(blocks, w1_blocks, select_t):
+            dproj = (sel @ dpre).reshape(r, -1, hidden)  # [R, U_b, H]
+            w.grad = torch.bmm(dproj.transpose(1, 2), g)  # [R, H, e_b]
+        opt.step()
+
+
+@dataclass
+class FitJob:
+    """One network to fit: its rows and settings (``settings.hidden`` already resolved)."""
+
+    rows: DistinctRows
+    settings: FitSettings
+
+
+def fit_jobs(jobs: list[FitJob]) -> list[MLP]:
+    """Fit every job, batching those with equal settings, block widths, device and dtype (:func:`fit_mlps`); the
+    networks come back in the jobs' order."""
+    groups: dict[tuple, list[int]] = {}
+    for j, job in enumerate(jobs):
+        block = job.rows.blocks[0]
+        groups.setdefault((job.settings, job.rows.dims, str(block.device), block.dtype), []).append(j)
+    out: list[MLP | None] = [None] * len(jobs)
+    for (settings, *_), members in groups.items():
+        for j, net in zip(members, fit_mlps([jobs[j].rows for j in members], settings)):
+            out[j] = net
+    return out  # type: ignore[return-value]
