@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     summ = sub.add_parser("summary", help="per-agent table of final regret and diagnostics")
     summ.add_argument("out", help="an experiment output directory")
     summ.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    summ.add_argument("--detect", type=float, default=None, metavar="DELTA",
+                      help="also say how many paired seeds each comparison needs to detect a true difference DELTA "
+                           "with 80%% power (two-sided paired t-test, alpha 0.05), from its paired s.d.")
 
     plot = sub.add_parser("plot", help="write the experiment's plots (PNG) into its output directory")
     plot.add_argument("out", help="an experiment output directory")
@@ -220,7 +223,7 @@ def _open_store(out: str) -> Any:
     return RunStore(Path(out), create=False)
 
 
-def _print_summary(store: Any, as_json: bool) -> None:
+def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> None:
     from expobench.experiments.metrics import load_runs, summarize
 
     data = load_runs(store)  # read once: the table, the position lines and the comparisons all use it
@@ -254,7 +257,7 @@ def _print_summary(store: Any, as_json: bool) -> None:
         console = Console(width=160)
     console.print(table)
     _print_positions(data, console)
-    _print_comparisons(store, data, console, metric)
+    _print_comparisons(store, data, console, metric, detect)
 
 
 def _print_positions(data: dict[str, Any], console: Any) -> None:
@@ -269,13 +272,19 @@ def _print_positions(data: dict[str, Any], console: Any) -> None:
         console.print(f"{agent}: final regret by best-arm position -- {cells}", highlight=False, markup=False)
 
 
-def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: str) -> None:
+def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: str,
+                       detect: float | None = None) -> None:
     """Each optimiser's final metric beside its fixed-prompt twin, and the best meta-prompt it found."""
     from expobench.experiments.comparisons import compare_to_fixed, optimiser_best_prompts
 
     for c in compare_to_fixed(store, data):
         console.print(f"{c.optimised} − {c.fixed} (final {metric}, {c.seeds} paired seeds): {c.diff:+.3f}, "
                       f"{c.interval_text()}; {c.power_text()}", highlight=False)
+        if detect is not None:
+            need = c.seeds_for(detect)
+            console.print(f"  to detect a true difference of {detect:g} with 80% power: "
+                          + (f"{need} paired seeds" if need is not None else "no estimate (no spread, or over "
+                             "100,000 seeds)"), highlight=False)
     for agent, prompts in optimiser_best_prompts(store, data, k=1).items():
         if prompts:
             p = prompts[0]
@@ -285,7 +294,7 @@ def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: s
 
 @_reads_stores
 def cmd_summary(args: argparse.Namespace) -> int:
-    _print_summary(_open_store(args.out), args.json)
+    _print_summary(_open_store(args.out), args.json, args.detect)
     return 0
 
 

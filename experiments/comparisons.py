@@ -79,12 +79,10 @@ def detectable_difference(sd: float, n: int, power: float = POWER, alpha: float 
 def seeds_needed(sd: float, difference: float, power: float = POWER, alpha: float = ALPHA, most: int = 100_000
                  ) -> int | None:
     """The fewest paired seeds that detect a true mean difference ``difference`` with probability ``power``, given
-    the paired standard deviation ``sd`` (two-sided paired t-test at ``alpha``); None when ``sd`` is unknown or
-    more than ``most`` would be needed."""
-    if not np.isfinite(sd) or sd < 0 or difference == 0:
+    the paired standard deviation ``sd`` (two-sided paired t-test at ``alpha``); None when ``sd`` is unknown or 0
+    or more than ``most`` would be needed."""
+    if not np.isfinite(sd) or sd <= 0 or difference == 0:  # no spread observed: nothing to size a test from
         return None
-    if sd == 0:
-        return 2
     effect = abs(difference) / sd
     lo, hi = 2, 2
     while paired_t_power(effect, hi, alpha) < power:

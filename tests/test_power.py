@@ -50,3 +50,20 @@ def test_a_comparison_reports_its_power_and_the_seeds_its_difference_needs():
     assert f"would need {seeds_needed(c.sd, d.mean())} paired seeds" in text
     same = compare({"a": {0: 1.0, 1: 2.0}, "b": {0: 1.0, 1: 2.0}}, "a", "b")
     assert same.identical and "no spread" in same.power_text()
+
+
+def test_summary_says_how_many_seeds_a_target_difference_needs(tmp_path, capsys):
+    from expobench.experiments.cli import main
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import run_experiment
+
+    llm = {"backend": "scripted", "policy": "bandit_best_mean"}
+    cfg = parse_config({"name": "p", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": 12, "seeds": [0, 1, 2],
+                        "agents": [{"name": "fixed", "kind": "llm_bandit", "params": {"design": "BSSN0"}},
+                                   {"name": "rnd", "kind": "llm_bandit", "params": {"design": "BSSN0"},
+                                    "optimizer": {"kind": "random", "pool": {"n_desc": 2, "n_instr": 2}}}],
+                        "llm": llm, "out": str(tmp_path / "o")})
+    run_experiment(cfg, progress=False).close()
+    assert main(["summary", str(tmp_path / "o"), "--detect", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "rnd − fixed" in out and "to detect a true difference of 0.5 with 80% power:" in out
