@@ -58,6 +58,34 @@ def _parser() -> argparse.ArgumentParser:
                      help="allow the config's `imports:` (importing a module runs its code; docs/security.md)")
     _executor_args(run)
 
+    sweep = sub.add_parser("sweep", help="run several experiments: a sweep file, configs or directories of them, "
+                           "with --set FIELD.PATH=v1,v2 overrides (docs/scale.md)")
+    sweep.add_argument("sources", nargs="+", help="a sweep YAML, or experiment configs and directories of them")
+    sweep.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD.PATH=V1,V2",
+                       help="sweep a field over values, e.g. agents.2.optimizer.params.eta=10,100,1000 (repeatable: "
+                            "the product is swept)")
+    sweep.add_argument("--out", help="the sweep directory (default: the sweep file's out, else runs/sweep-NAME)")
+    sweep.add_argument("--seeds", type=_seeds, help="override every experiment's seeds")
+    sweep.add_argument("--list", action="store_true", help="print the experiments and exit (nothing is run)")
+    sweep.add_argument("--no-cache", action="store_true", help="bypass the LLM response cache")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--trust-imports", action="store_true", help="allow the configs' `imports:`")
+    _executor_args(sweep)
+
+    plan = sub.add_parser("plan", help="the cost of a config or sweep before any work: runs, LLM requests, tokens, "
+                          "score-network fits, wall time (no model is loaded)")
+    plan.add_argument("sources", nargs="+", help="a config, a sweep YAML, or configs and directories of them")
+    plan.add_argument("--set", action="append", default=[], dest="sets", metavar="FIELD.PATH=V1,V2",
+                      help="as for sweep")
+    plan.add_argument("--tokens-per-s", type=float, default=None,
+                      help="generated tokens per second per worker (default: this machine's measured figure)")
+    plan.add_argument("--prompt-tokens-per-s", type=float, default=None,
+                      help="prompt tokens per second per worker (default: this machine's measured figure)")
+    plan.add_argument("--fit-s", type=float, default=None, help="seconds per score-network fit (default: measured)")
+    plan.add_argument("--workers", type=int, default=None, help="workers (default: the config's Ray workers or 1)")
+    plan.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plan.add_argument("--trust-imports", action="store_true", help="allow the configs' `imports:`")
+
     summ = sub.add_parser("summary", help="per-agent table of final regret and diagnostics")
     summ.add_argument("out", help="an experiment output directory")
     summ.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -294,7 +322,64 @@ def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: s
 
 @_reads_stores
 def cmd_summary(args: argparse.Namespace) -> int:
-    _print_summary(_open_store(args.out), args.json, args.detect)
+    from expobench.experiments.sweep import expand_outs
+
+    for out in expand_outs([args.out]):  # a sweep directory: each experiment's summary in turn
+        _print_summary(_open_store(out), args.json, args.detect)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from expobench.experiments.errors import ConfigError, StoreMismatch
+    from expobench.experiments.executors import with_executor
+    from expobench.experiments.sweep import resolve, run_sweep
+
+    try:
+        out, items = resolve(args.sources, args.sets, args.out, args.trust_imports or None)
+        for item in items:
+            cfg = with_executor(item.config, args.executor, args.address, args.workers)
+            item.config = cfg.model_copy(update={"seeds": args.seeds}) if args.seeds else cfg
+    except ConfigError as e:
+        return _fail(str(e))
+    if args.list:
+        for item in items:
+            sets = ", ".join(f"{k}={v}" for k, v in item.overrides.items())
+            print(f"{item.name}\t{item.source}\t{sets}\t{item.config.out}")
+        return 0
+    try:
+        with _sigterm_as(Terminated):
+            run_sweep(out, items, use_cache=not args.no_cache, progress=not args.quiet)
+    except Terminated:
+        return _fail("terminated (SIGTERM); committed steps are kept; run the same command again to resume.",
+                     code=143)
+    except (StoreMismatch, ConfigError) as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted; committed steps are kept; run the same command again to resume.", code=130)
+    print(f"sweep: {len(items)} experiments in {out} (expobench summary {out}; expobench report {out})")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from expobench.experiments import plan as planning
+    from expobench.experiments.errors import ConfigError
+    from expobench.experiments.sweep import resolve
+
+    rates = {"tokens_per_s": args.tokens_per_s or planning.MEASURED_GEN_TOKENS_PER_S,
+             "prompt_tokens_per_s": args.prompt_tokens_per_s or planning.MEASURED_PROMPT_TOKENS_PER_S,
+             "fit_s": planning.MEASURED_FIT_S if args.fit_s is None else args.fit_s}
+    if min(rates.values()) < 0 or min(rates["tokens_per_s"], rates["prompt_tokens_per_s"]) <= 0 or (
+            args.workers is not None and args.workers < 1):
+        return _fail("plan: --tokens-per-s, --prompt-tokens-per-s and --workers must be positive")
+    try:
+        _, items = resolve(args.sources, args.sets, None, args.trust_imports or None)
+    except ConfigError as e:
+        return _fail(str(e))
+    plans = [planning.plan(i.config, workers=args.workers, **rates) for i in items]
+    if args.json:
+        print(json.dumps([p.to_json() for p in plans], indent=2))
+    else:
+        print(planning.table(plans, **rates))
     return 0
 
 
@@ -317,9 +402,10 @@ def _pair(text: str) -> tuple[str, str]:
 @_reads_stores
 def cmd_report(args: argparse.Namespace) -> int:
     from expobench.experiments.report import write_report
+    from expobench.experiments.sweep import expand_outs
 
     dest = Path(args.dest) if args.dest else Path(args.outs[0]) / "report"
-    for p in write_report([Path(o) for o in args.outs], dest, args.compare):
+    for p in write_report([Path(o) for o in expand_outs(args.outs)], dest, args.compare):
         print(p)
     return 0
 
@@ -486,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     commands = {"run": cmd_run, "summary": cmd_summary, "plot": cmd_plot, "report": cmd_report, "pool": cmd_pool,
                 "export-prompt": cmd_export_prompt, "doctor": cmd_doctor, "export": cmd_export,
-                "models": cmd_models, "verify": cmd_verify}
+                "models": cmd_models, "verify": cmd_verify, "sweep": cmd_sweep, "plan": cmd_plan}
     return commands[args.command](args)
 
 
