@@ -31,7 +31,10 @@ class LLMConfig(BaseModel):
     ram_cache_mb: int = Field(
         2048, ge=0, description="llamacpp: RAM for saved KV states (prefix reuse across interleaved runs); 0 = off."
     )
-    base_url: str | None = Field(None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
+    base_url: str | list[str] | None = Field(
+        None, description="openai: server URL, e.g. http://127.0.0.1:8000/v1, or a list of URLs serving the same "
+        "model (one vLLM server per GPU or node): requests go to the server with the fewest outstanding "
+        "(docs/scale.md).")
     api_key_env: str | None = Field(
         None, description="openai: name of the environment variable holding the API key (the key is never stored)."
     )
@@ -67,7 +70,7 @@ def make_backend(cfg: LLMConfig) -> Backend:
         if not cfg.base_url:
             raise ValueError("llm.base_url is required for backend 'openai'")
         return OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, server_kind=cfg.server_kind,
-                             timeout_s=cfg.timeout_s)
+                             timeout_s=cfg.timeout_s, max_concurrency=cfg.extra.get("max_concurrency"))
     from expobench.agents.llm.vllm_backend import VLLMBackend
 
     return VLLMBackend(cfg.model, **cfg.extra)

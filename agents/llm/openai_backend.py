@@ -6,12 +6,20 @@ each server's own request fields (``server_kind``):
 
 - vLLM: ``structured_outputs`` = ``{"choice": [...]}`` / ``{"regex": ...}`` / ``{"json": schema}``;
 - llama.cpp server: ``grammar`` (GBNF) for choice/regex, ``response_format`` json_object + schema for JSON.
+
+Several engines: ``base_url`` may be a list (one server per GPU or node serving the same model, e.g. vLLM data
+parallel). The requests of one ``generate`` call are then sent concurrently, each to the server with the fewest
+requests outstanding (ties: the first listed); a request whose server cannot be reached or times out is sent once
+to each other server before the error reaches the client, whose bounded retries (max_attempts, deadline_s) are
+unchanged. Answers come back in request order. The cache key's model id names the sorted list of servers.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from expobench.agents.llm.grammar import choice_grammar, regex_grammar
@@ -45,8 +53,8 @@ def constraint_fields(c: Constraint | None, server_kind: str) -> dict[str, Any]:
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str | None = None, server_kind: str = "vllm",
-                 timeout_s: float = 120.0) -> None:
+    def __init__(self, base_url: str | list[str], model: str, *, api_key_env: str | None = None,
+                 server_kind: str = "vllm", timeout_s: float = 120.0, max_concurrency: int | None = None) -> None:
         try:
             import openai
         except ImportError:
@@ -56,11 +64,22 @@ class OpenAIBackend(Backend):
         if api_key_env and not key:
             raise LLMError(f"environment variable {api_key_env} (llm.api_key_env) is not set")
         self._secret = key
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise LLMError("llm.base_url: no server URL given")
         # max_retries=0: retries are the LLMClient's job, with its own bounded backoff
-        self.client = openai.OpenAI(base_url=base_url, api_key=key or "EMPTY", timeout=timeout_s, max_retries=0)
+        self.clients = [openai.OpenAI(base_url=u, api_key=key or "EMPTY", timeout=timeout_s, max_retries=0)
+                        for u in urls]
+        self.client = self.clients[0]
+        self.urls = urls
+        self.outstanding = [0] * len(urls)  # requests in flight per server
+        self.sent = [0] * len(urls)  # requests sent per server (statistics)
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_concurrency or len(urls)) if len(urls) > 1 or max_concurrency else None
         self.model = model
         self.server_kind = server_kind
-        self.model_id = f"{server_kind}:{model}@{base_url}"
+        where = urls[0] if len(urls) == 1 else ",".join(sorted(urls))
+        self.model_id = f"{server_kind}:{model}@{where}"
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, server_kind={self.server_kind!r})"
@@ -69,13 +88,54 @@ class OpenAIBackend(Backend):
         return text.replace(self._secret, "***") if self._secret else text
 
     def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
-        return [[self._one(req, i) for i in range(req.n)] for req in requests]
+        jobs = [(req, i) for req in requests for i in range(req.n)]
+        if self._pool is None:
+            done = [self._one(req, i) for req, i in jobs]
+        else:
+            done = list(self._pool.map(lambda job: self._spread(*job), jobs))
+        out: list[list[Completion]] = []
+        k = 0
+        for req in requests:
+            out.append(done[k:k + req.n])
+            k += req.n
+        return out
 
-    def _one(self, req: LLMRequest, sample_index: int) -> Completion:
+    def _pick(self, exclude: set[int]) -> int | None:
+        """The server with the fewest requests outstanding among those not in ``exclude``; counted as busy."""
+        with self._lock:
+            free = [k for k in range(len(self.urls)) if k not in exclude]
+            if not free:
+                return None
+            k = min(free, key=lambda j: self.outstanding[j])
+            self.outstanding[k] += 1
+            self.sent[k] += 1
+            return k
+
+    def _spread(self, req: LLMRequest, sample_index: int) -> Completion:
+        """One completion from the least busy server; on a connection failure or timeout, from each other server
+        in turn; the last error is raised when none answered."""
+        tried: set[int] = set()
+        errors: list[LLMError] = []
+        while (k := self._pick(tried)) is not None:
+            tried.add(k)
+            try:
+                return self._one(req, sample_index, self.clients[k])
+            except (BackendUnavailable, BackendTimeout) as e:
+                errors.append(e)
+            finally:
+                with self._lock:
+                    self.outstanding[k] -= 1
+        raise errors[-1]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    def _one(self, req: LLMRequest, sample_index: int, client: Any = None) -> Completion:
         oa = self._openai
         t0 = time.perf_counter()
         try:
-            resp = self.client.chat.completions.create(
+            resp = (client or self.client).chat.completions.create(
                 model=self.model, messages=[{"role": m.role, "content": m.content} for m in req.messages],
                 temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens,
                 seed=req.seed + sample_index, **constraint_fields(req.constraint, self.server_kind),
