@@ -2,7 +2,6 @@
 executor's, with the embedded SmolLM2 model per actor; an actor killed mid-run loses nothing; a driver killed with
 SIGKILL resumes when the same command runs again; a cluster without the resources asked for is refused at once."""
 
-import json
 import os
 import signal
 import sqlite3
@@ -19,6 +18,7 @@ from expobench.experiments.errors import ConfigError
 from expobench.experiments.metrics import summarize
 from expobench.experiments.runner import run_experiment
 from expobench.experiments.store import RunStore
+from tests.test_ray_units import store_rows
 
 ray = pytest.importorskip("ray")
 
@@ -34,23 +34,6 @@ def cluster():
                  configure_logging=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
-
-
-def store_rows(out: Path):
-    """Runs, steps and LLM calls as stored, without what depends on timing (latency, wall time) or on the state
-    of the response cache (a step's cache-hit count)."""
-    db = sqlite3.connect(out / "runs.sqlite")
-    runs = db.execute("SELECT run_id, agent, kind, seed, status, steps_done, config, digest FROM runs ORDER BY run_id"
-                      ).fetchall()
-    steps = []
-    for r in db.execute("SELECT run_id, t, action, reward, expected_reward, optimal_expected_reward,"
-                        " optimal_action, record FROM steps ORDER BY run_id, t"):
-        record = {k: v for k, v in json.loads(r[-1]).items() if k not in ("latency_s", "cache_hits")}
-        steps.append((*r[:-1], record))
-    calls = db.execute("SELECT run_id, t, seq, role, request_hash, text, prompt_tokens, completion_tokens"
-                       " FROM llm_calls ORDER BY run_id, t, seq").fetchall()
-    db.close()
-    return runs, steps, calls
 
 
 def summary(out: Path):
