@@ -101,16 +101,18 @@ def _probe(cfg: ExperimentConfig, agent_cfg: AgentConfig, steps: int) -> list[li
     out: list[list[tuple[int, int, int]]] = []
     for _ in range(min(steps, cfg.horizon)):
         gen = agent.decide(obs)
-        seen: list[tuple[int, int, int]] = []
+        batches: list[list[tuple[int, int, int]]] = []
         answer = None
         try:
             while True:
                 reqs = gen.send(answer)
-                seen += [(sum(len(m.content) for m in r.messages), r.max_tokens, r.n) for r in reqs]
+                batches.append([(sum(len(m.content) for m in r.messages), r.max_tokens, r.n) for r in reqs])
                 answer = client.generate(list(reqs))
         except StopIteration as stop:
             decision = stop.value
-        out.append(seen)
+        if decision.record.get("invalid") or decision.record.get("fallback"):
+            batches = batches[:1]  # the scripted answer was not valid: a model's would be, without retries
+        out.append([r for batch in batches for r in batch])
         obs, reward, terminated, truncated, info = env.step(decision.action)
         agent.observe(decision.action, float(reward), info)
         if terminated:
