@@ -96,7 +96,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 test-vllm: $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -m expobench.agents.llm.hf_export smollm2-135m-instruct > $(VLLM_VENV)/model-dir
 	VLLM_CPU_KVCACHE_SPACE=1 EXPOBENCH_VLLM_MODEL=$$(cat $(VLLM_VENV)/model-dir) \
-		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py
+		$(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py tests/test_ray_vllm.py
 
 lint: $(VENV)/.installed-dev+test+tracking+ray
 	$(BIN)/ruff check .
