@@ -237,7 +237,8 @@ class ExecutorConfig(_Strict):
         3, ge=0, le=100, strict=True, description="ray: workers replaced after a fault (actor died, node lost) before "
         "the experiment stops; a replacement resumes the lost runs from their last committed step.")
     start_timeout_s: float = Field(
-        300.0, gt=0, description="ray: seconds to wait for the workers to start (model loaded) before giving up.")
+        300.0, gt=0, description="ray: seconds to wait for the workers to be placed and started (the cluster may lack "
+        "their resources) before giving up with an error.")
 
     @model_validator(mode="before")
     @classmethod

@@ -84,6 +84,7 @@ def render_reference() -> str:
         AgentConfig,
         CacheConfig,
         EnvConfig,
+        ExecutorConfig,
         ExperimentConfig,
         OptimizerConfig,
     )
@@ -100,7 +101,7 @@ def render_reference() -> str:
     for title, model in (("Experiment (top level)", ExperimentConfig), ("`env`", EnvConfig),
                          ("`agents[]`", AgentConfig), ("`agents[].optimizer`", OptimizerConfig),
                          ("`llm` (top level, `agents[].llm`, `agents[].optimizer.llm`)", LLMConfig),
-                         ("`cache`", CacheConfig)):
+                         ("`cache`", CacheConfig), ("`executor` (docs/scale.md)", ExecutorConfig)):
         parts += [f"## {title}", "", model_table(model), ""]
     parts += ["## Agent kinds (`agents[].kind` and their `params`)", "",
               f"Every LLM agent also takes the common LLM-agent parameters ({', '.join(f'`{n}`' for n in LLMAgentParams.model_fields)}).",
