@@ -183,6 +183,14 @@ class DistinctRows:
     def dims(self) -> tuple[int, ...]:
         return tuple(int(b.shape[1]) for b in self.blocks)
 
+    @property
+    def padded_shape(self) -> tuple[int, ...]:
+        """The shape this problem is computed at: distinct inputs and each block's vectors rounded up to a size
+        bucket (:func:`bucket`). :func:`fit_jobs` batches problems of equal padded shape only, so a fit depends on
+        its own problem alone, never on the problems batched with it: batched fits equal separate ones bit for
+        bit (BLAS orders float sums by shape), and results do not depend on how many runs step together."""
+        return tuple(bucket(n) for n in (self.index.shape[0], *(b.shape[0] for b in self.blocks)))
+
     @classmethod
     def from_rows(cls, blocks: list[torch.Tensor], index: torch.Tensor, y: torch.Tensor) -> DistinctRows:
         """``blocks[b] [m_b, e_b]`` candidate vectors, ``index [n, B]`` row ``r``'s vector in each block,
@@ -223,18 +231,30 @@ def init_weights(settings: FitSettings, dim: int, device: torch.device | str = "
     return [p.to(device) for p in (w1, b1, w2, b2)]
 
 
+def bucket(n: int) -> int:
+    """The padded size of ``n`` inputs: 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, ... (``m·2^j``, m in 4..7), the
+    least ≥ n: at most 25 % padding, and runs of similar size share a bucket (so they can be batched)."""
+    size = 16
+    while size < n:
+        step = 1 << (size.bit_length() - 3)  # a quarter of the power of two below size
+        size += step
+    return size
+
+
 def _stacked(problems: list[DistinctRows]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor],
                                                     torch.Tensor, torch.Tensor]:
     """Stack R problems, zero-padded: per block, the distinct vectors ``[R, U_b, e_b]``, each key's row in the
     flattened projections ``[R·K]`` (long) and the transposed selection ``S_bᵀ [R·U_b, R·K]`` (sparse CSR, one 1
     per key: ``S_bᵀ @ dpre`` sums each vector's gradient over its keys); the loss weights ``count/n [R, K]``
-    (0 on padding, so padding contributes exactly nothing) and targets ``[R, K]``."""
+    (0 on padding, so padding contributes exactly nothing) and targets ``[R, K]``. Every problem is padded to
+    the largest :attr:`DistinctRows.padded_shape` (:func:`fit_jobs` batches equal ones only)."""
     r, dev, dtype = len(problems), problems[0].blocks[0].device, problems[0].blocks[0].dtype
-    k_max = max(int(p.index.shape[0]) for p in problems)
+    shape = [max(sizes) for sizes in zip(*(p.padded_shape for p in problems))]
+    k_max = shape[0]
     keys = torch.arange(r * k_max, device=dev)
     blocks, flat, select_t = [], [], []
     for b in range(len(problems[0].blocks)):
-        u_max = max(int(p.blocks[b].shape[0]) for p in problems)
+        u_max = shape[1 + b]
         g = torch.zeros(r, u_max, problems[0].blocks[b].shape[1], device=dev, dtype=dtype)
         idx = torch.zeros(r, k_max, dtype=torch.long, device=dev)
         for j, p in enumerate(problems):
@@ -289,7 +309,7 @@ def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
     w1_blocks = [w1[:, :, offsets[b]:offsets[b + 1]].contiguous() for b in range(len(dims))]  # [R, H, e_b]
     params = [*w1_blocks, b1, w2, b2]
     opt = _adam(params, settings)
-    work = r * (sum(int(g.shape[1]) * e for g, e in zip(blocks, dims)) + k) * hidden  # multiply-adds per pass
+    work = (sum(int(g.shape[1]) * e for g, e in zip(blocks, dims)) + k) * hidden  # multiply-adds per problem
     with _threads(1 if work < _SMALL_FIT and dev.type == "cpu" else torch.get_num_threads()):
         _run_steps(settings.steps, opt, blocks, flat, select_t, weight, target, w1_blocks, b1, w2, b2)
     w1 = torch.cat(w1_blocks, dim=2)
@@ -297,7 +317,7 @@ def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
             for j, p in enumerate(problems)]
 
 
-#: Below this many multiply-adds per pass a fit runs on one CPU thread: its ops are too small to split, and on a
+#: Below this many multiply-adds per problem and pass a fit runs on one CPU thread: its ops are too small to split, and on a
 #: busy machine waking a second thread for each of them costs more than the op (10× slower measured, load 9/2).
 _SMALL_FIT = 1 << 22
 
@@ -352,12 +372,14 @@ class FitJob:
 
 
 def fit_jobs(jobs: list[FitJob]) -> list[MLP]:
-    """Fit every job, batching those with equal settings, block widths, device and dtype (:func:`fit_mlps`); the
-    networks come back in the jobs' order."""
+    """Fit every job, batching those with equal settings, block widths, padded shape, device and dtype
+    (:func:`fit_mlps`: each network is then bit for bit the one a fit of its job alone gives); the networks come
+    back in the jobs' order."""
     groups: dict[tuple, list[int]] = {}
     for j, job in enumerate(jobs):
         block = job.rows.blocks[0]
-        groups.setdefault((job.settings, job.rows.dims, str(block.device), block.dtype), []).append(j)
+        key = (job.settings, job.rows.dims, job.rows.padded_shape, str(block.device), block.dtype)
+        groups.setdefault(key, []).append(j)
     out: list[MLP | None] = [None] * len(jobs)
     for (settings, *_), members in groups.items():
         for j, net in zip(members, fit_mlps([jobs[j].rows for j in members], settings)):

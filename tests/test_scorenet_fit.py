@@ -135,8 +135,9 @@ def test_float32_difference_is_the_reference_s_own_rounding_spread():
     assert diff < max(10 * spread, 1e-5), (diff, spread)
 
 
-def test_batched_fits_equal_separate_fits():
-    """Problems of different sizes fitted as one stack (padded to the largest) give each problem's own fit."""
+def test_batched_fits_equal_separate_fits(monkeypatch):
+    """Problems of different sizes fitted as one stack (padded to the largest) give each problem's own fit; the
+    jobs of equal padded shape that fit_jobs batches give it bit for bit."""
     gen = torch.Generator().manual_seed(0)
     gd, gi = torch.randn(9, 10, generator=gen), torch.randn(8, 6, generator=gen)
     problems = []
@@ -152,6 +153,14 @@ def test_batched_fits_equal_separate_fits():
         torch.testing.assert_close(a.predict_product([gd, gi]), b.predict_product([gd, gi]), rtol=1e-5, atol=1e-6)
         assert (a.y_mean, a.y_std) == (b.y_mean, b.y_std)
     assert not torch.allclose(together[0].w1, together[4].w1, atol=1e-3)  # the stack kept the problems apart
+    stacks = []
+    monkeypatch.setattr(scorenet, "fit_mlps", lambda ps, st: stacks.append(len(ps)) or fit_mlps(ps, st))
+    jobs = [scorenet.FitJob(p, settings) for p in problems]
+    batched = scorenet.fit_jobs(jobs)
+    assert max(stacks) >= 2  # problems 0 and 4 share their shape
+    assert len(stacks) == len({p.padded_shape for p in problems})
+    for a, b in zip(batched, alone):
+        assert torch.equal(a.w1, b.w1) and torch.equal(a.w2, b.w2) and torch.equal(a.b1, b.b1)
     with pytest.raises(ValueError, match="block widths"):
         fit_mlps([problems[0], DistinctRows.from_rows([gd], torch.zeros(2, 1, dtype=torch.long), torch.ones(2))],
                  settings)
@@ -181,14 +190,11 @@ def test_optimizers_updated_together_equal_separate_updates(kind, monkeypatch):
         for o, s in zip(apart, scores):
             o.update(s, {})
         update_together(joint, scores, [{}] * 3)
-    for a, b in zip(apart, joint):
-        np.testing.assert_allclose(b.probs, a.probs, rtol=1e-4, atol=1e-7)
-        if kind is NeuralUCB:
-            np.testing.assert_allclose(b.ucb, a.ucb, rtol=1e-4, atol=1e-6)
-        else:
-            np.testing.assert_allclose(b.sums, a.sums, rtol=1e-4, atol=1e-6)
+    for a, b in zip(apart, joint):  # bit for bit: results do not depend on how many runs step together
+        assert np.array_equal(b.probs, a.probs)
+        assert np.array_equal(b.ucb, a.ucb) if kind is NeuralUCB else np.array_equal(b.sums, a.sums)
         if kind is EXPOES:
-            torch.testing.assert_close(b.nets.w1, a.nets.w1, rtol=1e-4, atol=1e-6)
+            assert torch.equal(b.nets.w1, a.nets.w1)
     assert 3 in sizes  # the joint updates fitted the three runs' networks in one stack
 
 
