@@ -157,9 +157,9 @@ def agent_cost(cfg: ExperimentConfig, agent_cfg: AgentConfig, probe_steps: int =
         n_pool = int(pool.get("n_desc", 0)) + int(pool.get("n_instr", 0))
         cost.requests += n_pool
         cost.generated_tokens += n_pool * 256
-        cost.note = f"pool of {pool.get('n_desc', 0)} x {pool.get('n_instr', 0)} generated once"
+        cost.note = f"pool of {pool.get('n_desc', 0)} x {pool.get('n_instr', 0)} generated (counted per agent)"
     if opt is not None and opt.kind not in FIT_KINDS + ("fixed",):
-        cost.note = (cost.note + "; " if cost.note else "") + f"{opt.kind}'s own LLM requests: lower bound"
+        cost.note = (cost.note + "; " if cost.note else "") + f"{opt.kind}'s own LLM requests: a lower bound"
     return cost
 
 
@@ -210,9 +210,12 @@ def table(plans: list[Plan], tokens_per_s: float, prompt_tokens_per_s: float, fi
     for p in plans:
         lines.append(f"{p.name[:36]:<36} {p.runs:>5} {human(p.requests):>9} {human(p.prompt_tokens):>10} "
                      f"{human(p.generated_tokens):>9} {human(p.fits):>7} {p.workers:>7} {duration(p.wall_s):>9}")
+        notes: dict[str, list[str]] = {}
         for c in p.agents:
-            if c.note:
-                lines.append(f"  {c.agent}: {c.note}")
+            for note in filter(None, c.note.split("; ")):
+                notes.setdefault(note.replace(f"{c.agent}'s", "its"), []).append(c.agent)
+        for note, agents in notes.items():
+            lines.append(f"  {', '.join(agents)}: {note}")
     if len(plans) > 1:
         tot = [sum(getattr(p, k) for p in plans) for k in ("runs", "requests", "prompt_tokens", "generated_tokens",
                                                              "fits", "wall_s")]
