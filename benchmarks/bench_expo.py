@@ -1,11 +1,15 @@
-"""EXPO update cost per iteration at the paper's pool size: 101 × 101 arms, t = 300 observed rows.
+"""EXPO's own update per iteration, old (reference fit on every raw row) vs new (fit on distinct inputs), in one run.
 
-    python benchmarks/bench_expo.py [--n 101] [--rows 300] [--repeats 7]
+    python benchmarks/bench_expo.py [--repeats 3] [--quick]
 
-Times, in one run and on the same network: (1) scoring every arm factorised (n_D + n_I projections and a
-broadcast add), (2) the dense computation that materialises all n_D·n_I input rows, and (3) retraining the score
-network (50 full-batch Adam steps on t rows). Prints medians and the dense/factorised ratio. Embeddings are
-random unit vectors of the MiniLM width (384 per component): the cost does not depend on their content.
+The whole update is what an iteration costs after the LLM's decision: fit the score network on the t rows so far,
+score every arm (factorised), add to the running sums, softmax. Cases: the bandit demo's pool (13 × 13 arms,
+t = 25) and the paper's (101 × 101, t = 100 and 300); for each, (a) all t rows distinct (d, i) pairs and (b) the
+rows EXPO's own sampling produced on a synthetic prompt bandit (score = q_D[d] + q_I[i] + N(0, 0.05), η = 10):
+the realistic case, where the sampling concentrates and rows repeat. Also: scoring every arm factorised vs dense,
+fitting 8 runs' networks as one batch vs one by one, and replaying a run's updates (what a resume does).
+Embeddings are random unit vectors of the MiniLM width (384 per component; the network's hidden width is then
+4 × 768 = 3,072): the cost does not depend on their content. Medians of ``--repeats``; ratios are within one run.
 """
 
 from __future__ import annotations
@@ -13,17 +17,28 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from expobench.agents.llm.metaprompt import MetaPrompt
+from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.embeddings import HashEmbedder
 from expobench.metaopt.expo import EXPO, EXPOParams
 from expobench.metaopt.pools import CandidatePool
+from expobench.metaopt.scorenet import fit_jobs
 
 
-def median_ms(fn, repeats: int) -> float:
+class OldEXPO(EXPO):
+    """EXPO with the previous update: the reference fit on every raw row."""
+
+    def update(self, score: float, info: dict[str, Any]) -> None:
+        self.rows.append((*self.choice, float(score)))
+        self.finish_update([self.fit_reference()])
+
+
+def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -32,30 +47,111 @@ def median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def make(n: int, cls: type[EXPO] = EXPO, seed: int = 0) -> EXPO:
+    pool = CandidatePool(["D0"] + [f"D{k}" for k in range(1, n)], ["I0"] + [f"I{k}" for k in range(1, n)])
+    opt = cls(MetaPrompt("D0", "I0"), EXPOParams(eta=10.0), pool=pool, embedder=HashEmbedder(384))
+    opt.reset(np.random.default_rng(seed))
+    opt.embeddings()
+    return opt
+
+
+def play(opt: EXPO, t: int, seed: int = 0) -> float:
+    """``t`` iterations of ``opt`` on the synthetic prompt bandit; returns the seconds they took."""
+    rng = np.random.default_rng(1000 + seed)
+    q_d, q_i = rng.uniform(0, 0.5, opt.n_d), rng.uniform(0, 0.5, opt.n_i)
+    ctx = ProposalContext(t=0, exemplar_candidates=[""], fixed_domain=True)
+    t0 = time.perf_counter()
+    for _ in range(t):
+        mp = opt.propose(ctx)
+        d, i = mp.ids["d"], mp.ids["i"]
+        opt.update(float(q_d[d] + q_i[i] + rng.normal(0, 0.05)), {})
+    return time.perf_counter() - t0
+
+
+def whole_update(opt: EXPO, fit: Callable[[], Any]) -> np.ndarray:
+    """fit + score every arm + sums + softmax, leaving ``opt`` as it was (the update's work without its row)."""
+    net = fit()
+    sums = opt.sums + opt.predict_all(net).reshape(-1).cpu().numpy().astype(np.float64)
+    z = opt.params.eta * sums
+    w = np.exp(z - z.max())
+    return w / w.sum()
+
+
+def with_rows(n: int, rows: list[tuple[int, int, float]]) -> EXPO:
+    opt = make(n)
+    opt.rows = list(rows)
+    return opt
+
+
+def distinct_rows(n: int, t: int, seed: int = 0) -> list[tuple[int, int, float]]:
+    rng = np.random.default_rng(seed)
+    flat = rng.choice(n * n, size=t, replace=False)
+    return [(int(f) // n, int(f) % n, float(rng.random())) for f in flat]
+
+
+def shape(opt: EXPO) -> str:
+    rows = opt.fit_job().rows
+    return f"{rows.index.shape[0]} distinct (d, i), {rows.blocks[0].shape[0]} D, {rows.blocks[1].shape[0]} I"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=101)
-    ap.add_argument("--rows", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="only 13 x 13 and 101 x 101 at t = 100")
     args = ap.parse_args()
-    base = MetaPrompt("D0", "I0")
-    pool = CandidatePool(["D0"] + [f"D{k}" for k in range(1, args.n)], ["I0"] + [f"I{k}" for k in range(1, args.n)])
-    opt = EXPO(base, EXPOParams(), pool=pool, embedder=HashEmbedder(384))
-    rng = np.random.default_rng(0)
-    opt.reset(rng)
-    opt.rows = [(int(rng.integers(args.n)), int(rng.integers(args.n)), float(rng.random())) for _ in range(args.rows)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats}; ms")
+
+    # rows from EXPO's own sampling: one run per pool size (the t = 100 rows are the first 100 of the t = 300 run);
+    # the 101 x 101 run's time is a resume's replay of its 300 updates
+    t_max = 100 if args.quick else 300
+    demo = make(13)
+    play(demo, 25)
+    paper = make(101)
+    replay_new = play(paper, t_max)
+    sampled = {(13, 25): demo.rows, (101, 100): paper.rows[:100], (101, 300): paper.rows[:300]}
+
+    print("\nwhole update (fit + score every arm + sums + softmax)")
+    print("| arms | t | rows | inputs | old | new | old / new |")
+    print("|---|---|---|---|---|---|---|")
+    for (n, t) in [(13, 25), (101, 100), (101, 300)]:
+        if (n, t) not in sampled or len(sampled[(n, t)]) < t:
+            continue
+        for label, rows in [("all distinct", distinct_rows(n, t)), ("EXPO's sampling", sampled[(n, t)])]:
+            opt = with_rows(n, rows)
+            new = median_ms(lambda: whole_update(opt, opt.fit), args.repeats)  # noqa: B023
+            old = median_ms(lambda: whole_update(opt, opt.fit_reference), args.repeats)  # noqa: B023
+            np.testing.assert_allclose(whole_update(opt, opt.fit), whole_update(opt, opt.fit_reference), atol=0.02)
+            print(f"| {n} x {n} | {t} | {label} | {shape(opt)} | {old:,.1f} | {new:,.1f} | {old / new:.1f}x |")
+
+    opt = with_rows(101, sampled[(101, 100)])
     net = opt.fit()
-    fact = median_ms(lambda: opt.predict_all(net), args.repeats)
-    dense = median_ms(lambda: opt.predict_all_dense(net), max(3, args.repeats // 2))
-    train = median_ms(opt.fit, 3)
-    update = median_ms(lambda: opt.update(0.5, {}), 3)
+    fact = median_ms(lambda: opt.predict_all(net), max(5, args.repeats))
+    dense = median_ms(lambda: opt.predict_all_dense(net), args.repeats)
     torch.testing.assert_close(opt.predict_all(net), opt.predict_all_dense(net), atol=1e-4, rtol=1e-4)
-    print(f"EXPO {args.n}x{args.n} arms, hidden {4 * 768}, t={args.rows} rows, torch threads {torch.get_num_threads()}")
-    print(f"  score all arms, factorised : {fact:9.1f} ms (median of {args.repeats})")
-    print(f"  score all arms, dense      : {dense:9.1f} ms")
-    print(f"  ratio dense / factorised   : {dense / fact:9.1f}x")
-    print(f"  retrain network (50 steps) : {train:9.1f} ms")
-    print(f"  whole update (fit + score + sums + softmax): {update:9.1f} ms")
+    print(f"\nscore every arm at 101 x 101 (hidden 3,072): factorised {fact:.1f}, dense {dense:.1f}, "
+          f"dense / factorised {dense / fact:.1f}x")
+
+    # 8 runs stepping together: their fits as one batch vs one by one (rows: EXPO's sampling, per-run noise)
+    rng = np.random.default_rng(7)
+    jobs = []
+    for _ in range(8):
+        rows = [(d, i, s + float(rng.normal(0, 0.05))) for d, i, s in sampled[(101, 100)]]
+        jobs.append(with_rows(101, rows).fit_job())
+    batched = median_ms(lambda: fit_jobs(jobs), args.repeats)
+    apart = median_ms(lambda: [fit_jobs([j]) for j in jobs], args.repeats)
+    print(f"8 runs' fits at 101 x 101, t = 100 (EXPO's sampling): one batch {batched:,.1f}, one by one "
+          f"{apart:,.1f} ({apart / batched:.2f}x)")
+
+    # a resume replays every update: the demo's 25 old vs new; the paper's new (old estimated from above)
+    old_demo = make(13, OldEXPO)
+    replay_demo_old = play(old_demo, 25)
+    new_demo = make(13)
+    replay_demo_new = play(new_demo, 25)
+    same = [r[:2] for r in old_demo.rows] == [r[:2] for r in new_demo.rows]
+    print(f"replay 25 updates at 13 x 13 (a resume): old {replay_demo_old * 1000:,.0f}, new "
+          f"{replay_demo_new * 1000:,.0f} ({replay_demo_old / replay_demo_new:.1f}x); same choices: {same}")
+    print(f"replay {t_max} updates at 101 x 101, EXPO's sampling, new: {replay_new:,.1f} s "
+          f"({replay_new / t_max * 1000:,.0f} ms per update)")
 
 
 if __name__ == "__main__":

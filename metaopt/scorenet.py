@@ -7,6 +7,12 @@ to the score's units, so the exponential-weights temperature η keeps the paper'
 Factorised product-pool scoring: for arms ``(a, b)`` with inputs ``g(D_a) ⊕ g(I_b)``, the first layer splits as
 ``W1 [g(D_a) ⊕ g(I_b)] = W1_D g(D_a) + W1_I g(I_b)``; all ``n_D × n_I`` predictions need ``n_D + n_I``
 projections and a broadcast add, never the ``n_D · n_I`` full input rows.
+
+The fit factorises the same way (:func:`fit_mlps`): EXPO samples the same (D, I) many times, and the MSE over
+rows equals a count-weighted MSE over the distinct inputs with their mean targets (plus a constant), so it has
+the same gradients; each Adam step projects the distinct D's and I's once and gathers one projection per block
+for each distinct input. :func:`fit_mlp` is the reference fit on raw rows; the two agree to float64 rounding
+(tests). Fits of runs stepping together run as one batched computation on stacked weights.
 """
 
 from __future__ import annotations
