@@ -229,3 +229,41 @@ def test_cuda_optimizer_matches_cpu():
     np.testing.assert_allclose(gpu.sums, cpu.sums, rtol=1e-3, atol=1e-4)
     net = gpu.fit()
     torch.testing.assert_close(gpu.predict_all(net), gpu.predict_all_dense(net), rtol=1e-4, atol=1e-5)
+
+
+def test_runner_fits_runs_together_and_resume_replays_with_the_distinct_fit(tmp_path, monkeypatch):
+    """Two EXPO runs in lockstep: every update goes through the distinct-input fit (the reference fit never runs),
+    the two runs' networks fitted as one stack; a resumed run replays its updates through the same fit."""
+    from expobench.experiments.config import parse_config
+    from expobench.experiments.runner import run_experiment
+    from expobench.metaopt import expo as expo_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reference fit ran")
+
+    monkeypatch.setattr(scorenet, "fit_mlp", refuse)
+    monkeypatch.setattr(expo_module, "fit_mlp", refuse)
+    stacks = []
+    real = scorenet.fit_mlps
+    monkeypatch.setattr(scorenet, "fit_mlps", lambda ps, st: stacks.append(len(ps)) or real(ps, st))
+    horizon = 6
+    cfg = parse_config({
+        "name": "fits", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": horizon, "seeds": [0, 1],
+        "agents": [{"name": "e", "kind": "llm_bandit", "params": {"design": "BSSND"},
+                    "optimizer": {"kind": "expo", "params": {"hidden": 16, "steps": 3}}}],
+        "llm": {"backend": "scripted", "policy": "bandit_best_mean"}, "cache": {"enabled": False},
+        "batch_width": 2, "out": str(tmp_path / "out")})
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(run_id, t):
+        if t == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_experiment(cfg, progress=False, on_step=stop_at)
+    assert 2 in stacks  # the two runs' fits of one step in one stack
+    stacks.clear()
+    run_experiment(cfg, progress=False).close()
+    assert sum(stacks) == 2 * horizon  # every update of both runs, the replayed ones included
