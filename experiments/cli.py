@@ -324,7 +324,19 @@ def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: s
 def cmd_summary(args: argparse.Namespace) -> int:
     from expobench.experiments.sweep import expand_outs
 
-    for out in expand_outs([args.out]):  # a sweep directory: each experiment's summary in turn
+    outs = expand_outs([args.out])
+    if args.json and outs != [args.out]:  # a sweep directory as JSON: one object, experiment -> its summary
+        import io
+
+        tables = {}
+        for out in outs:
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                _print_summary(_open_store(out), True, args.detect)
+            tables[Path(out).name] = json.loads(buf.getvalue())
+        print(json.dumps(tables, indent=2))
+        return 0
+    for out in outs:  # a sweep directory: each experiment's summary in turn
         _print_summary(_open_store(out), args.json, args.detect)
     return 0
 
