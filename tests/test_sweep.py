@@ -78,6 +78,9 @@ def test_a_three_value_eta_sweep_runs_and_reads_as_one_directory(tmp_path, capsy
     assert main(["summary", str(tmp_path / "etas")]) == 0
     text = capsys.readouterr().out
     assert all(f"{n}: final" in text for n in names)
+    assert main(["summary", str(tmp_path / "etas"), "--json"]) == 0
+    tables = json.loads(capsys.readouterr().out)
+    assert list(tables) == names and all({r["agent"] for r in t} == {"ucb", "expo"} for t in tables.values())
     assert main(["report", str(tmp_path / "etas"), "--dest", str(tmp_path / "rep")]) == 0
     assert all(n in (tmp_path / "rep.md").read_text() for n in names)
     # running the same sweep again resumes: nothing is re-run, nothing duplicated
