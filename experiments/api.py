@@ -34,16 +34,20 @@ STEP_COLUMNS = [
 
 def run(config: str | Path | dict[str, Any] | ExperimentConfig, *, out: str | Path | None = None,
         seeds: list[int] | None = None, use_cache: bool = True, progress: bool = False,
-        trust_imports: bool | None = None) -> Experiment:
+        trust_imports: bool | None = None, executor: str | None = None, address: str | None = None,
+        workers: int | None = None) -> Experiment:
     """Run (or resume) an experiment and return its results.
 
     ``config``: a YAML path, a mapping with the fields of a config file, or an ``ExperimentConfig``. ``out`` and
     ``seeds`` override the config's fields (as ``--out`` and ``--seeds`` do). Finished runs in ``out`` are kept,
     interrupted ones resumed. A config's ``imports`` run only with ``trust_imports=True`` (or
     ``EXPOBENCH_TRUST_IMPORTS=1``). Raises ``ConfigError`` for a bad config (nothing is written) and
-    ``StoreMismatch`` when ``out`` holds another experiment."""
+    ``StoreMismatch`` when ``out`` holds another experiment. ``executor``, ``address`` and ``workers`` override the
+    config's ``executor:`` (``executor="ray"``: the runs on a Ray cluster; docs/scale.md)."""
+    from expobench.experiments.executors import with_executor
+
     overrides = {"out": None if out is None else str(out), "seeds": seeds}
-    cfg = _resolve(config, overrides, trust_imports)
+    cfg = with_executor(_resolve(config, overrides, trust_imports), executor, address, workers)
     from expobench.experiments.runner import run_experiment
 
     store = run_experiment(cfg, use_cache=use_cache, progress=progress)
