@@ -365,7 +365,9 @@ class RayExecutor:
         if not specs:
             return
         ray = self.ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
+
+        lost_worker = (RayActorError, ObjectLostError)  # the actor died, or its node with the chunk it returned
 
         cache = None
         use_cache = use_cache and self.cfg.cache.enabled
@@ -391,8 +393,12 @@ class RayExecutor:
                 actor = inflight.pop(ref)
                 try:
                     chunk = ray.get(ref)
-                except RayActorError:
+                except lost_worker:
                     lost = sorted(owned.pop(actor))
+                    try:
+                        ray.kill(actor)  # if it is only unreachable, it must not go on with runs given away
+                    except Exception:  # noqa: BLE001, S110 -- already gone
+                        pass
                     self.restarts += 1
                     if self.restarts > self.cfg.executor.max_restarts:
                         raise WorkerLost(
