@@ -136,8 +136,8 @@ def test_openai_backend_gives_up_after_bounded_attempts(script, error):
 
 
 def test_a_server_that_never_answers_is_given_up_at_the_deadline():
-    """Each attempt times out; no retry starts after the deadline, so the cost is bounded by the deadline plus one
-    attempt's timeout whatever max_attempts says."""
+    """Each attempt times out; no retry starts after the deadline and each attempt's timeout is cut to what is left
+    of it, so the cost is bounded by the deadline whatever max_attempts says."""
     import time
 
     with FakeServer(["timeout"] * 20, delay=5.0) as srv:
@@ -147,8 +147,24 @@ def test_a_server_that_never_answers_is_given_up_at_the_deadline():
         start = time.monotonic()
         with pytest.raises(LLMError, match="past the 1 s deadline"):
             client.generate([req()])
-        assert time.monotonic() - start < 1.0 + 0.4 + 1.0  # deadline + one timeout + slack
+        assert time.monotonic() - start < 1.0 + 0.3  # the deadline + slack, not deadline + one timeout
         assert 2 <= len(srv.requests) <= 4
+
+
+def test_the_deadline_bounds_a_request_over_several_silent_servers():
+    """With two servers that never answer and a timeout longer than the deadline, one request still costs only
+    the deadline: the first attempt's timeout is cut to it, and the other server is not tried after it."""
+    import time
+
+    with FakeServer(["timeout"] * 20, delay=5.0) as a, FakeServer(["timeout"] * 20, delay=5.0) as b:
+        cfg = LLMConfig(backend="openai", base_url=[a.url, b.url], model="m", server_kind="vllm",
+                        max_attempts=5, backoff_s=0.01, timeout_s=30.0, deadline_s=1.0)
+        client = make_client(cfg)
+        start = time.monotonic()
+        with pytest.raises(LLMError):
+            client.generate([req()])
+        assert time.monotonic() - start < 1.0 + 0.3
+        assert len(a.requests) + len(b.requests) == 1
 
 
 def test_openai_backend_timeout_is_retried():

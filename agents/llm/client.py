@@ -5,8 +5,9 @@ all missing samples go to the backend in ONE ``backend.generate`` call (a reques
 once per missing sample index with ``n=1`` and seed ``seed + index``, so sample ``i`` always maps to the same
 cache entry). Transient errors (:class:`LLMError` with ``transient``) are retried up to ``max_attempts`` calls
 in all, sleeping ``backoff_s · 2^k`` (capped at ``backoff_max_s``), and no retry starts once ``deadline_s``
-seconds have passed since the first attempt (a server that never answers costs at most the deadline plus one
-attempt's timeout, not ``max_attempts`` timeouts); then the last error is raised.
+seconds have passed since the first attempt; each attempt may spend only what is left of the deadline (the
+backend's ``time_budget_s``), so a server that never answers costs at most ``deadline_s``, not ``max_attempts``
+timeouts; then the last error is raised.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class LLMClient:
     def _call_with_retries(self, requests: list[LLMRequest]) -> list[list[Completion]]:
         start = self._clock()
         for attempt in range(self.max_attempts):
+            if self.deadline_s is not None:
+                self.backend.time_budget_s = max(self.deadline_s - (self._clock() - start), 0.0)
             try:
                 self.stats["backend_calls"] += 1
                 results = self.backend.generate(requests)

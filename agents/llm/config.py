@@ -46,8 +46,8 @@ class LLMConfig(BaseModel):
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
     backoff_max_s: float = Field(8.0, ge=0, description="Largest retry delay.")
     deadline_s: float = Field(
-        180.0, gt=0, description="No retry starts after this many seconds since a request's first attempt: with "
-        "timeout_s, it bounds the time a server that never answers can cost (default: 180 + 120 s at most).")
+        120.0, gt=0, description="Total seconds one LLM request may cost, retries and other servers included: no "
+        "retry starts after it, and each attempt's timeout is cut to what is left (openai backend).")
     policy: str = Field("first_choice", description="scripted: the policy (first_choice, bandit_best_mean, ...).")
     policy_args: dict[str, Any] = Field(default_factory=dict, description="scripted: the policy's arguments.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Backend-specific engine keyword arguments.")

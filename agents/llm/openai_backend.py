@@ -71,6 +71,7 @@ class OpenAIBackend(Backend):
         self.clients = [openai.OpenAI(base_url=u, api_key=key or "EMPTY", timeout=timeout_s, max_retries=0)
                         for u in urls]
         self.client = self.clients[0]
+        self.timeout_s = timeout_s
         self.urls = urls
         self.outstanding = [0] * len(urls)  # requests in flight per server
         self.sent = [0] * len(urls)  # requests sent per server (statistics)
@@ -90,7 +91,7 @@ class OpenAIBackend(Backend):
     def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
         jobs = [(req, i) for req in requests for i in range(req.n)]
         if self._pool is None:
-            done = [self._one(req, i) for req, i in jobs]
+            done = [self._one(req, i, None, self._budget_end()) for req, i in jobs]
         else:
             done = list(self._pool.map(lambda job: self._spread(*job), jobs))
         out: list[list[Completion]] = []
@@ -116,29 +117,39 @@ class OpenAIBackend(Backend):
         in turn; the last error is raised when none answered."""
         tried: set[int] = set()
         errors: list[LLMError] = []
+        end = self._budget_end()
         while (k := self._pick(tried)) is not None:
             tried.add(k)
             try:
-                return self._one(req, sample_index, self.clients[k])
+                return self._one(req, sample_index, self.clients[k], end)
             except (BackendUnavailable, BackendTimeout) as e:
                 errors.append(e)
             finally:
                 with self._lock:
                     self.outstanding[k] -= 1
+            if end is not None and time.monotonic() >= end:
+                break  # the request's time budget is spent: no other server is tried
         raise errors[-1]
+
+    def _budget_end(self) -> float | None:
+        """When the request starting now must be answered by (``time_budget_s`` from now), or None."""
+        return None if self.time_budget_s is None else time.monotonic() + self.time_budget_s
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 
-    def _one(self, req: LLMRequest, sample_index: int, client: Any = None) -> Completion:
+    def _one(self, req: LLMRequest, sample_index: int, client: Any = None, end: float | None = None) -> Completion:
+        """One completion; ``end``: the monotonic time by which the request must be answered (its timeout is cut
+        to what is left, never below 10 ms)."""
         oa = self._openai
         t0 = time.perf_counter()
+        timeout = {} if end is None else {"timeout": max(min(self.timeout_s, end - time.monotonic()), 0.01)}
         try:
             resp = (client or self.client).chat.completions.create(
                 model=self.model, messages=[{"role": m.role, "content": m.content} for m in req.messages],
                 temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens,
-                seed=req.seed + sample_index, **constraint_fields(req.constraint, self.server_kind),
+                seed=req.seed + sample_index, **constraint_fields(req.constraint, self.server_kind), **timeout,
             )
         except oa.APITimeoutError:
             raise BackendTimeout(f"{self.model_id}: request timed out") from None

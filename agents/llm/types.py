@@ -149,6 +149,10 @@ class Backend(ABC):
 
     name: str
     model_id: str
+    #: Seconds the next ``generate`` call may spend on each request, set by the client before every attempt
+    #: (what is left of its deadline); None: no bound. Backends that wait on a network honour it (the
+    #: ``openai`` backend caps each request's timeout with it); local engines may ignore it.
+    time_budget_s: float | None = None
 
     @abstractmethod
     def generate(self, requests: list[LLMRequest]) -> list[list[Completion]]:
