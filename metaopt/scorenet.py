@@ -17,6 +17,7 @@ for each distinct input. :func:`fit_mlp` is the reference fit on raw rows; the t
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Iterator
@@ -226,21 +227,28 @@ def dedupe(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def init_weights(settings: FitSettings, dim: int, device: torch.device | str = "cpu") -> list[torch.Tensor]:
-    """The seeded initialisation of :func:`fit_mlp` (nn.Linear's): ``[w1 [H, d], b1 [H], w2 [H], b2 []]``."""
-    hidden = settings.hidden
-    gen = torch.Generator().manual_seed(settings.seed)
+    """The seeded initialisation of :func:`fit_mlp` (nn.Linear's): ``[w1 [H, d], b1 [H], w2 [H], b2 []]``
+    (new tensors; the draw itself is cached: every fit of a run starts from the same weights)."""
+    return [p.to(device, copy=True) for p in _init_cpu(settings.hidden, settings.seed, dim)]
+
+
+@functools.lru_cache(maxsize=8)
+def _init_cpu(hidden: int, seed: int, dim: int) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
     b1_bound, b2_bound = 1 / np.sqrt(dim), 1 / np.sqrt(hidden)
     w1 = (torch.rand(hidden, dim, generator=gen) * 2 - 1) * b1_bound
     b1 = (torch.rand(hidden, generator=gen) * 2 - 1) * b1_bound
     w2 = (torch.rand(hidden, generator=gen) * 2 - 1) * b2_bound
     b2 = (torch.rand((), generator=gen) * 2 - 1) * b2_bound
-    return [p.to(device) for p in (w1, b1, w2, b2)]
+    return w1, b1, w2, b2
 
 
 def bucket(n: int) -> int:
-    """The padded size of ``n`` inputs: 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, ... (``m·2^j``, m in 4..7), the
-    least ≥ n: at most 25 % padding, and runs of similar size share a bucket (so they can be batched)."""
-    size = 16
+    """The padded size of ``n`` inputs: 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... (``m·2^j``, m in 4..7),
+    the least ≥ n: at most 25 % padding, and runs of similar size share a bucket (so they can be batched)."""
+    if n <= 8:
+        return max(1, n)
+    size = 8
     while size < n:
         step = 1 << (size.bit_length() - 3)  # a quarter of the power of two below size
         size += step
