@@ -29,7 +29,7 @@ from expobench.agents.llm.metaprompt import MetaPrompt, ProposalContext
 from expobench.metaopt.embeddings import HashEmbedder
 from expobench.metaopt.expo import EXPO, EXPOParams
 from expobench.metaopt.pools import CandidatePool
-from expobench.metaopt.scorenet import fit_jobs
+from expobench.metaopt.scorenet import fit_mlps
 
 
 class OldEXPO(EXPO):
@@ -145,8 +145,8 @@ def main() -> None:
     for _ in range(args.runs):
         rows = [(d, i, s + float(rng.normal(0, 0.05))) for d, i, s in sampled[(101, 100)]]
         jobs.append(with_rows(101, rows).fit_job())
-    batched, _ = median_ms(lambda: fit_jobs(jobs), args.repeats)
-    apart, _ = median_ms(lambda: [fit_jobs([j]) for j in jobs], args.repeats)
+    batched, _ = median_ms(lambda: fit_mlps([j.rows for j in jobs], jobs[0].settings), args.repeats)
+    apart, _ = median_ms(lambda: [fit_mlps([j.rows], j.settings) for j in jobs], args.repeats)
     print(f"{args.runs} runs' fits at 101 x 101, t = 100 (EXPO's sampling): one batch {batched:,.1f}, one by one "
           f"{apart:,.1f} ({apart / batched:.2f}x)")
 

@@ -155,6 +155,7 @@ def test_batched_fits_equal_separate_fits(monkeypatch):
     assert not torch.allclose(together[0].w1, together[4].w1, atol=1e-3)  # the stack kept the problems apart
     stacks = []
     monkeypatch.setattr(scorenet, "fit_mlps", lambda ps, st: stacks.append(len(ps)) or fit_mlps(ps, st))
+    monkeypatch.setattr(scorenet, "BATCH_ON_CPU", True)
     jobs = [scorenet.FitJob(p, settings) for p in problems]
     batched = scorenet.fit_jobs(jobs)
     assert max(stacks) >= 2  # problems 0 and 4 share their shape
@@ -166,12 +167,27 @@ def test_batched_fits_equal_separate_fits(monkeypatch):
                  settings)
 
 
+def test_cpu_fits_run_one_at_a_time_unless_asked(monkeypatch):
+    stacks = []
+    real = scorenet.fit_mlps
+    monkeypatch.setattr(scorenet, "fit_mlps", lambda ps, st: stacks.append(len(ps)) or real(ps, st))
+    g = torch.eye(4)
+    rows = DistinctRows.from_rows([g, g], torch.tensor([[0, 1], [2, 3]]), torch.tensor([0.0, 1.0]))
+    jobs = [scorenet.FitJob(rows, FitSettings(hidden=8, steps=2))] * 3
+    scorenet.fit_jobs(jobs)
+    assert stacks == [1, 1, 1]
+    monkeypatch.setattr(scorenet, "BATCH_ON_CPU", True)
+    scorenet.fit_jobs(jobs)
+    assert stacks[3:] == [3]
+
+
 @pytest.mark.parametrize("kind", [EXPO, EXPOES, NeuralUCB])
 def test_optimizers_updated_together_equal_separate_updates(kind, monkeypatch):
     """Three runs of one optimiser kind fed different scores: updated together (one batched fit per step, as the
     runner does for runs in lockstep) they make the same choices and hold the same sums as updated one by one."""
     params = {EXPO: EXPOParams, EXPOES: EXPOESParams, NeuralUCB: NeuralUCBParams}[kind](steps=15)
     sizes = []
+    monkeypatch.setattr(scorenet, "BATCH_ON_CPU", True)
     real = scorenet.fit_mlps
     monkeypatch.setattr(scorenet, "fit_mlps", lambda problems, settings: sizes.append(len(problems)) or
                         real(problems, settings))
@@ -246,6 +262,7 @@ def test_runner_fits_runs_together_and_resume_replays_with_the_distinct_fit(tmp_
     stacks = []
     real = scorenet.fit_mlps
     monkeypatch.setattr(scorenet, "fit_mlps", lambda ps, st: stacks.append(len(ps)) or real(ps, st))
+    monkeypatch.setattr(scorenet, "BATCH_ON_CPU", True)
     horizon = 6
     cfg = parse_config({
         "name": "fits", "env": {"id": "expobench/MAB-hard-v0"}, "horizon": horizon, "seeds": [0, 1],
