@@ -58,12 +58,12 @@ def check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("env_id", sorted(MDP_IDS))
 def test_every_env_renders_as_its_golden_file(env_id):
-    check_golden(env_id.split("/")[1] + "__SSN0", rendered(env_id, "SSN0", steps=30))
+    check_golden("env-" + env_id.split("/")[1], rendered(env_id, "SSN0", steps=30))
 
 
 @pytest.mark.parametrize("code", mt.all_designs())
 def test_every_design_renders_as_its_golden_file(code):
-    check_golden(f"FrozenLake4x4-v0__{code}", rendered("expobench/FrozenLake4x4-v0", code))
+    check_golden(f"design-{code}", rendered("expobench/FrozenLake4x4-v0", code))
 
 
 def test_design_grammar():
