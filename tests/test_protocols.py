@@ -27,6 +27,8 @@ AGENT_ENVS = {
     "tsp_nearest_neighbour": "expobench/TSP-10-v0", "tsp_farthest_insertion": "expobench/TSP-10-v0",
     "tsp_two_opt": "expobench/TSP-10-v0", "llm_opro": "expobench/LinReg-w2-b30-v0",
     "llm_llambo": "expobench/BO-Branin-v0",
+    "q_learning": "expobench/RiverSwim-v0", "psrl": "expobench/RiverSwim-v0", "ucbvi": "expobench/RiverSwim-v0",
+    "mdp_optimal": "expobench/RiverSwim-v0", "llm_mdp": "expobench/FrozenLake4x4-v0",
 }
 # Every optimiser kind → params that keep the test short (score networks: few Adam steps).
 OPTIMIZER_PARAMS = {"fixed": {}, "expo": {"steps": 3}, "expo_es": {"steps": 3}, "neural_ucb": {"steps": 3},
