@@ -64,6 +64,9 @@ def test_ray_run_with_smollm2_per_actor_equals_the_local_run(cluster, tmp_path):
     assert summary(tmp_path / "ray") == summary(tmp_path / "local")
 
 
+HORIZON = 400
+
+
 def _scripted_expo(tmp_path: Path, out: Path, executor: str) -> dict:
     from expobench.experiments.runner import base_meta_prompt_for
     from expobench.metaopt.pools import CandidatePool
@@ -73,7 +76,10 @@ def _scripted_expo(tmp_path: Path, out: Path, executor: str) -> dict:
               {"name": "expo", "kind": "llm_bandit", "params": {"design": "BSSND"},
                "optimizer": {"kind": "expo", "params": {"eta": 10, "hidden": 16, "steps": 5},
                              "pool": {"path": str(pool)}}}]
-    cfg = config(out, executor, agents=agents, horizon=40, llm={"backend": "scripted", "policy": "bandit_best_mean"})
+    # long enough that worker 0 is still running when the driver applies step 15 of its first run, also on an
+    # idle machine (with 40 steps a worker could finish before its first results reached the driver)
+    cfg = config(out, executor, agents=agents, horizon=HORIZON, llm={"backend": "scripted",
+                                                                    "policy": "bandit_best_mean"})
     if not pool.exists():
         parsed = parse_config(cfg)
         base = base_meta_prompt_for(parsed, parsed.agents[1])
@@ -114,7 +120,7 @@ def test_an_actor_killed_mid_run_loses_nothing(cluster, tmp_path):
     assert killed and restarts == [1]
     run_experiment(parse_config(_scripted_expo(tmp_path, tmp_path / "local", "local")), progress=False).close()
     on_ray, local = store_rows(tmp_path / "ray"), store_rows(tmp_path / "local")
-    assert len(local[1]) == 4 * 40
+    assert len(local[1]) == 4 * HORIZON
     assert on_ray == local
 
 
