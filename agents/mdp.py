@@ -10,6 +10,7 @@ the episode (reset when ``info["episode_end"]``), visit counts ``n[s, a]``, tran
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -98,8 +99,9 @@ class PlanningAgent(MDPAgent):
             self.episode_started = False
         return self._argmax(self.q_plan[self.h, int(observation)])
 
+    @abstractmethod
     def plan(self) -> np.ndarray:
-        raise NotImplementedError
+        """Q values for the episode, shape ``(H, n_states, n_actions)``, from the agent's current beliefs."""
 
 
 class PSRLParams(AgentParams):

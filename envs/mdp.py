@@ -26,6 +26,7 @@ not copied.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -132,7 +133,7 @@ def backward_induction(R: np.ndarray, P: np.ndarray, horizon: int, minimize: boo
     return V, Q
 
 
-class TabularMDPEnv(gym.Env):
+class TabularMDPEnv(gym.Env, metaclass=ABCMeta):
     """An episodic MDP with a known model, run as consecutive episodes (see the module docstring).
 
     Subclasses build the model and name the actions (``action_names``) and describe states for the text task
@@ -236,9 +237,9 @@ class TabularMDPEnv(gym.Env):
         """A description of state ``s`` shown with the question (grid worlds: a map with the agent's cell)."""
         return f"You are in {self.state_label(s)}."
 
+    @abstractmethod
     def task_text(self) -> str:
         """What the world is and what pays (the task description's middle, without framing)."""
-        raise NotImplementedError
 
 
 # -- Gymnasium toy-text worlds ---------------------------------------------------------------------------------

@@ -86,17 +86,9 @@ def _probe(cfg: ExperimentConfig, agent_cfg: AgentConfig, steps: int) -> list[li
     and answered by the scripted backend (no model)."""
     from expobench.agents.llm.client import LLMClient
     from expobench.agents.llm.scripted import ScriptedBackend
-    from expobench.agents.registry import make_agent
-    from expobench.experiments.runner import make_env
-    from expobench.experiments.seeding import seed_streams
+    from expobench.experiments.runner import prepared_agent
 
-    env = make_env(cfg.env.id, cfg.env.kwargs)
-    env_seed, rng = seed_streams(cfg.seeds[0])
-    obs, _ = env.reset(seed=env_seed)
-    agent = make_agent(agent_cfg.kind, agent_cfg.params)
-    agent.horizon = cfg.horizon
-    agent.configure(agent_config=agent_cfg, experiment=cfg, seed=cfg.seeds[0])
-    agent.reset(env.unwrapped, rng)
+    env, obs, agent = prepared_agent(cfg, agent_cfg, cfg.seeds[0])
     client = LLMClient(ScriptedBackend("first_choice"))
     out: list[list[tuple[int, int, int]]] = []
     for _ in range(min(steps, cfg.horizon)):

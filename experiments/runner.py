@@ -156,18 +156,24 @@ def _start_run(cfg: ExperimentConfig, spec: RunSpec, store: RunStore, clients: C
     return state
 
 
-def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig, seed: int = 0) -> MetaPrompt:
-    """The (D0, I0) an LLM agent of ``cfg`` starts from in the run of ``seed`` (built exactly as in a run, without
-    an LLM; it depends on the seed only where the task text does, e.g. ``labels: permuted``)."""
+def prepared_agent(cfg: ExperimentConfig, agent_cfg: AgentConfig, seed: int = 0) -> tuple[gym.Env, Any, Agent]:
+    """``(env, first observation, agent)`` of an LLM agent of ``cfg`` as the run of ``seed`` starts them, without
+    LLM clients (for what is derived from an agent without a model: its start (D, I), a cost plan)."""
     env = make_env(cfg.env.id, cfg.env.kwargs)
     env_seed, agent_rng = seed_streams(seed)
-    env.reset(seed=env_seed)
+    obs, _ = env.reset(seed=env_seed)
     agent = make_agent(agent_cfg.kind, agent_cfg.params)
     if not getattr(agent, "uses_llm", False):
         raise ValueError(f"agent {agent_cfg.name!r} is not an LLM agent")
     agent.configure(agent_config=agent_cfg, experiment=cfg, seed=seed)
     agent.reset(env.unwrapped, agent_rng)
-    return agent.start_meta_prompt()
+    return env, obs, agent
+
+
+def base_meta_prompt_for(cfg: ExperimentConfig, agent_cfg: AgentConfig, seed: int = 0) -> MetaPrompt:
+    """The (D0, I0) an LLM agent of ``cfg`` starts from in the run of ``seed`` (built exactly as in a run, without
+    an LLM; it depends on the seed only where the task text does, e.g. ``labels: permuted``)."""
+    return prepared_agent(cfg, agent_cfg, seed)[2].start_meta_prompt()
 
 
 def _drive(states: Sequence[RunState], clients: ClientPool, seconds: list[float] | None = None) -> list[Decision]:
