@@ -5,16 +5,21 @@ constraints become GBNF grammars (choice, regex) or llama.cpp's JSON-schema mode
 
 Prefix reuse: requests run one after the other, and lockstep runs interleave, so reusing only the previous
 request's KV cache would lose each run's prefix. The backend therefore keeps llama.cpp states in RAM
-(``LlamaRAMCache``, ``ram_cache_mb``) and starts every request from the saved state with the longest common token
-prefix: a run's static (D, I) part and unchanged history are evaluated once. ``Completion.prompt_tokens_evaluated``
-counts the prompt tokens actually evaluated.
+(``ram_cache_mb``) and starts every request from the saved state with the longest common token prefix, cut at
+fixed block boundaries so that an answer never depends on what was evaluated before (:class:`BlockPrefixes`): a
+run's static (D, I) part and unchanged history are evaluated once. ``Completion.prompt_tokens_evaluated`` counts
+the prompt tokens actually evaluated.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
+
+import numpy as np
 
 from expobench.agents.llm.grammar import choice_grammar, regex_grammar
 from expobench.agents.llm.llamacpp_engine import extra_buffer_types_default, load_llama, preflight
@@ -30,7 +35,7 @@ from expobench.agents.llm.types import (
 )
 from expobench.settings import llm_threads
 
-_MODELS: dict[tuple[Any, ...], Any] = {}
+_MODELS: dict[tuple[Any, ...], BlockPrefixes] = {}
 _LOCK = threading.Lock()
 
 
@@ -47,40 +52,108 @@ class _EvalCounter:
         return self._eval(tokens)
 
 
-def compact_ram_cache(capacity_bytes: int) -> Any:
-    """A ``LlamaRAMCache`` that bounds what it really holds.
+class BlockPrefixes:
+    """Prefix reuse that never changes an answer: the KV cache of a prompt is a function of its tokens alone.
 
-    llama-cpp-python's states carry a copy of the logits buffer (``n_batch × n_vocab`` float32: about 300 MB for
-    Qwen's 152k-token vocabulary) that ``LlamaRAMCache`` does not count against its capacity, so memory grows by that
-    much per saved prefix. A restored state always re-evaluates at least one token before sampling
-    (``Llama.load_state`` sets ``_requires_eval``), so those logits are never read: they are replaced by one zero
-    row (it broadcasts on load), and the size counts every array kept."""
-    import numpy as np
-    from llama_cpp import LlamaRAMCache
+    llama.cpp's logits for a token depend on how the prompt was cut into evaluation batches: a one-token batch
+    takes a different matrix kernel than a larger one (and with repacked weights, rows left over from groups of
+    4 do too), so the same prompt evaluated after a different earlier request -- with a different cached prefix
+    to resume from -- can give logits that differ by ~0.5 and flip a greedy near-tie. Then a run's answers would
+    depend on which runs share its engine (lockstep companions, Ray shards, seed subsets).
 
-    class CompactRAMCache(LlamaRAMCache):
-        @property
-        def cache_size(self) -> int:
-            return sum(s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes for s in self.cache_state.values())
+    So prompts are cut at fixed points: tokens ``[0, F)`` with ``F = BLOCK·⌊(n − 1)/BLOCK⌋`` are evaluated in
+    blocks of exactly ``BLOCK`` tokens aligned at multiples of ``BLOCK``, the rest ``[F, n)`` in one batch, and a
+    cached state (the saved one with the longest common prefix, or the live context) is resumed only up to a
+    block boundary. Every token of a prompt is thus computed in the same
+    batch shape, with the same KV before it, whatever was evaluated before; the cost is re-evaluating up to
+    ``BLOCK − 1`` tokens behind the longest cached prefix.
 
-        def __setitem__(self, key: Any, value: Any) -> None:
-            value.scores = np.zeros((1, value.scores.shape[-1]), dtype=value.scores.dtype)
-            super().__setitem__(key, value)
+    States at block boundaries are kept in RAM, least recently used first out, within ``capacity_bytes``; each
+    holds llama.cpp's state (the KV cells) and the token ids, not llama-cpp-python's logits buffer (a restored
+    state always evaluates at least one token before sampling). The live context is reused the same way, up to
+    its last block boundary."""
 
-    return CompactRAMCache(capacity_bytes=capacity_bytes)
+    BLOCK = 32
+
+    def __init__(self, llm: Any, capacity_bytes: int) -> None:
+        self.llm = llm
+        self.capacity_bytes = capacity_bytes
+        self.block = min(self.BLOCK, int(llm.n_batch))
+        self.states: OrderedDict[bytes, tuple[np.ndarray, bytes]] = OrderedDict()  # ids -> (ids, llama.cpp state)
+        self.size = 0
+        self.live = np.zeros(0, dtype=np.int32)  # the live context's tokens up to its last block boundary
+        self._generate = llm.generate
+        llm.generate = self.generate  # every completion path (chat or not) goes through generate
+
+    def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        self.prepare(list(tokens))
+        return self._generate(tokens, *args, **kwargs)
+
+    def prepare(self, tokens: list[int]) -> None:
+        """Leave exactly ``tokens[:F]`` in the context, evaluated block by block (``generate`` then evaluates
+        ``tokens[F:]`` in one batch: it resumes from the longest common prefix, which is ``F``)."""
+        llm, b = self.llm, self.block
+        frontier = b * ((len(tokens) - 1) // b)
+        ids = np.asarray(tokens[:frontier], dtype=np.int32)
+        live = self.live
+        intact = llm.n_tokens >= len(live) and np.array_equal(llm.input_ids[:len(live)], live)
+        start, source = (self._usable(live, ids) if intact else 0), None
+        for key, (done, _) in self.states.items():
+            usable = self._usable(done, ids)
+            if usable > start:
+                start, source = usable, key
+        if source is not None:
+            self.states.move_to_end(source)
+            self._restore(*self.states[source])
+        llm.n_tokens = start  # eval drops the KV cells from here on
+        for c in range(start, frontier, b):
+            llm.eval(tokens[c:c + b])
+        self.live = ids
+        if frontier and self.capacity_bytes > 0 and ids.tobytes() not in self.states:
+            self._save(ids)
+
+    def _usable(self, done: np.ndarray, ids: np.ndarray) -> int:
+        """How much of ``ids`` a context holding ``done`` (evaluated block by block) can keep: their common
+        prefix, down to a block boundary."""
+        n = min(len(done), len(ids))
+        differ = np.flatnonzero(done[:n] != ids[:n])
+        common = int(differ[0]) if differ.size else n
+        return self.block * (common // self.block)
+
+    def _save(self, ids: np.ndarray) -> None:
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        buf = (ctypes.c_uint8 * int(llama_cpp.llama_state_get_size(ctx)))()
+        state = ctypes.string_at(buf, int(llama_cpp.llama_state_get_data(ctx, buf, len(buf))))
+        self.states[ids.tobytes()] = (ids, state)
+        self.size += len(state) + ids.nbytes
+        while self.size > self.capacity_bytes and self.states:
+            _, (old_ids, old) = self.states.popitem(last=False)
+            self.size -= len(old) + old_ids.nbytes
+
+    def _restore(self, ids: np.ndarray, state: bytes) -> None:
+        import llama_cpp
+
+        llm = self.llm
+        data = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, data, len(state)) != len(state):
+            raise BadResponse("llama.cpp could not restore a saved KV state")
+        llm.input_ids[:len(ids)] = ids
+        llm.n_tokens = len(ids)
+        llm._requires_eval = True
 
 
 def _load(path: str, n_ctx: int, n_threads: int, n_batch: int, ram_cache_mb: int, use_extra_bufts: bool,
-          **kwargs: Any) -> Any:
+          **kwargs: Any) -> BlockPrefixes:
+    """The process's engine for these settings (loaded once), with its prefix states."""
     key = (path, n_ctx, n_threads, n_batch, ram_cache_mb, use_extra_bufts, tuple(sorted(kwargs.items())))
     with _LOCK:
         if key not in _MODELS:
             llm = load_llama(path, use_extra_bufts, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch,
                              verbose=False, **kwargs)
             llm.eval = _EvalCounter(llm)
-            if ram_cache_mb > 0:
-                llm.set_cache(compact_ram_cache(ram_cache_mb << 20))
-            _MODELS[key] = llm
+            _MODELS[key] = BlockPrefixes(llm, ram_cache_mb << 20)
         return _MODELS[key]
 
 
@@ -105,8 +178,9 @@ class LlamaCppBackend(Backend):
         if use_extra_bufts is None:
             use_extra_bufts = extra_buffer_types_default()
         preflight(str(path), sha, use_extra_bufts)
-        self.llm = _load(str(path), n_ctx, n_threads or llm_threads(), n_batch, ram_cache_mb,
-                         use_extra_bufts, **engine_kwargs)
+        self.prefixes = _load(str(path), n_ctx, n_threads or llm_threads(), n_batch, ram_cache_mb,
+                              use_extra_bufts, **engine_kwargs)
+        self.llm = self.prefixes.llm
         self._grammars: dict[str, Any] = {}
 
     def _constraint_kwargs(self, c: Constraint | None) -> dict[str, Any]:
@@ -153,5 +227,5 @@ class LlamaCppBackend(Backend):
                           False, evaluated)
 
     def reset(self) -> None:
-        """Forget the KV cache (makes the next generation independent of the previous request)."""
+        """Empty the live context (saved prefix states stay; answers never depend on either)."""
         self.llm.reset()
