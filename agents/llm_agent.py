@@ -7,7 +7,12 @@ meta-prompt optimiser (``expobench.experiments.optimizers``; the agent never see
     mp  = yield from optimizer.propose_steps(ctx)        # Q = (D, I, E); may itself ask an LLM (GPO, OPRO)
     decision = yield from agent.decide_with(mp)          # task-specific: render, ask, parse; reports prompt_score
     ... env.step, agent.observe ...
-    optimizer.update(decision.record["prompt_score"])
+    optimizer.update(agent.optimizer_score(decision.record, info))   # skipped when None
+
+An agent may hold a meta-prompt over several decisions (an episode of an MDP): :meth:`proposes_now` says whether
+the optimiser proposes for the next decision (else the held (D, I) and exemplar choice are used again, with the
+exemplars rendered from the current history), and :meth:`optimizer_score` gives the score to feed back only
+when the held prompt's trial ends.
 
 On its own (``decide``), an agent acts with its fixed meta-prompt (:meth:`start_meta_prompt` and the task's
 heuristic exemplars). Subclasses implement :meth:`base_meta_prompt`, :meth:`proposal_context`, :meth:`decide_with`, and
@@ -108,6 +113,17 @@ class LLMAgent(Agent):
     def task_observe(self, action: Any, reward: float, info: dict[str, Any]) -> None:
         """Task state update after a step (history, statistics)."""
 
+    def proposes_now(self) -> bool:
+        """Whether the run's optimiser proposes a meta-prompt for the next decision (default: every decision);
+        False keeps the (D, I) and exemplar choice of the last one."""
+        return True
+
+    def optimizer_score(self, record: dict[str, Any], info: dict[str, Any]) -> float | None:
+        """The score fed back to the run's optimiser after a step (``None``: no update this step). Default: the
+        decision's own ``prompt_score``."""
+        score = record.get("prompt_score")
+        return None if score is None else float(score)
+
     def start_meta_prompt(self) -> MetaPrompt:
         """The (D0, I0) this run starts from: :meth:`base_meta_prompt` with the ``description`` /
         ``instruction`` params, when given, in place of the hand-written texts."""
@@ -120,6 +136,7 @@ class LLMAgent(Agent):
         self.rng = rng
         self.t = 0
         self.seed_base = int(rng.integers(2**31 - 1))
+        self.held_meta_prompt: MetaPrompt | None = None  # the last meta-prompt it acted with (set by the runner)
         self.task_reset(env)
         self.state_marks = [self.task_mark()]
 

@@ -10,12 +10,19 @@ One decision:
 Messages: system = D and I (static, so prefix caches reuse it); user = the history E (raw transitions or the
 per-state summary), then the current state (a map for the grid worlds) and the question.
 
-Prompt score (what a meta-prompt optimiser is fed each decision): the **normalised value of the action taken**,
+Meta-prompt optimisers (``propose_per``):
+
+- ``episode`` (the default): the optimiser proposes at the first decision of each episode, the agent keeps that
+  (D, I) and exemplar choice for the whole episode (the exemplars rendered from the history of each decision), and
+  the optimiser is fed the **episode's normalised return** ``info["episode_score"]`` -- the realised return scaled
+  between the worst and the best policy from the episode's start state, in [0, 1] -- once, when the episode ends.
+- ``decision``: a proposal and an update every decision, fed the decision's own prompt score.
+
+Every decision's record carries ``prompt_score``: the **normalised value of the action taken**,
 ``(Q*_h(s, a) − V_min,h(s)) / (V*_h(s) − V_min,h(s))`` in [0, 1] from the env's oracle -- the expected return of
 the action followed by optimal play, scaled between the worst and the best policy from that state (1 when every
-action is equally good). It is the per-decision counterpart of the episode return normalised by V*
-(``info["episode_score"]``, stored at every episode's end): the runner's optimiser proposes a meta-prompt at every
-decision, so its score must belong to that decision. A decision that fell back scores 0.
+action is equally good); a decision that fell back scores 0. It is what ``propose_per: decision`` feeds back,
+and what GPO's off-line scoring of a candidate on a frozen state measures.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ class LLMMDPParams(LLMAgentParams):
     fallback: Literal["uniform"] | int = Field(
         "uniform", description="Action played when no answer parses: uniform (at random) or a fixed action index. "
         "Always counted as a fallback.")
+    propose_per: Literal["episode", "decision"] = Field(
+        "episode", description="How often the run's meta-prompt optimiser proposes: once per episode, fed the "
+        "episode's return normalised between the worst and the best policy (info episode_score), or every "
+        "decision, fed the normalised value of the action taken (prompt_score).")
 
     @field_validator("design")
     @classmethod
@@ -133,6 +144,14 @@ class LLMMDPAgent(LLMAgent):
         if thought is not None:
             record["reasoning"] = thought
         return Decision(action, record)
+
+    def proposes_now(self) -> bool:
+        return self.params.propose_per == "decision" or self.where[2] == 0
+
+    def optimizer_score(self, record: dict[str, Any], info: dict[str, Any]) -> float | None:
+        if self.params.propose_per == "decision":
+            return super().optimizer_score(record, info)
+        return float(info["episode_score"]) if info.get("episode_end") else None
 
     def action_value(self, action: int) -> float:
         """The normalised value of ``action`` at the current state and step (module docstring), in [0, 1]."""

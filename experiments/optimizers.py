@@ -9,9 +9,10 @@ step (:func:`decide_with_optimizer`)::
     mp = yield from optimizer.propose_steps(ctx)   # Q = (D, I, E); its own LLM requests batch with the agents'
     decision = yield from agent.decide_with(mp)    # the agent acts with Q and reports the prompt score
     ... env.step, agent.observe ...
-    optimizer.update(prompt_score, {"t": t, "reward": reward})   # (update_optimizer)
+    optimizer.update(agent.optimizer_score(record, info), {"t": t, "reward": reward})   # skipped when None
 
-Runs stepping together update their optimisers together (:func:`update_optimizers`): EXPO's score networks of all
+An agent that holds its meta-prompt over an episode (``agent.proposes_now()`` False between episode starts) is
+proposed to once per episode and scored once, at the episode's end. Runs stepping together update their optimisers together (:func:`update_optimizers`): EXPO's score networks of all
 of them are fitted as one batched computation.
 
 Any optimiser works with any LLM agent kind, since agents only receive meta-prompts. The optimiser's LLM (GPO's
@@ -78,9 +79,19 @@ def resolve_pool(opt_cfg: Any, base: MetaPrompt, optimizer_llm: Callable[[], Any
 
 
 def decide_with_optimizer(agent: Any, optimizer: MetaPromptOptimizer) -> DecisionGen:
-    """One decision of an LLM agent with the meta-prompt its run's optimiser proposes; the step's record gets the
-    meta-prompt's hashes and candidate ids and the optimiser's diagnostics."""
-    mp = yield from optimizer.propose_steps(offer_probes(agent, agent.proposal_context()))
+    """One decision of an LLM agent with the meta-prompt its run's optimiser proposes (or, where the agent holds
+    its meta-prompt over several decisions, ``agent.proposes_now()`` False, the one proposed last, its exemplars
+    rendered from the current history); the step's record gets the meta-prompt's hashes and candidate ids and the
+    optimiser's diagnostics."""
+    ctx = agent.proposal_context()
+    held = getattr(agent, "held_meta_prompt", None)
+    if held is not None and not agent.proposes_now():
+        mp = held
+        if held.exemplars is not None and "e" in held.ids:  # the same exemplar choice, on today's history
+            mp = held.with_exemplars(ctx.exemplar_candidates[held.ids["e"]])
+    else:
+        mp = yield from optimizer.propose_steps(offer_probes(agent, ctx))
+    agent.held_meta_prompt = mp
     decision = yield from agent.decide_with(mp)
     decision.record.update(llm=True, mp_hash=mp.digest(), di_hash=mp.di_digest(), mp_ids=dict(mp.ids),
                            optimizer=optimizer.record())
@@ -109,22 +120,16 @@ def offer_probes(agent: Any, ctx: ProposalContext) -> ProposalContext:
     return ctx
 
 
-def update_optimizer(optimizer: MetaPromptOptimizer, record: dict[str, Any], t: int, reward: float) -> None:
-    """Feed the step's prompt score (reported by the agent in its record) back to the optimiser."""
-    score = record.get("prompt_score")
-    if score is not None:
-        optimizer.update(float(score), {"t": t, "reward": reward})
-
-
-def update_optimizers(updates: list[tuple[MetaPromptOptimizer, dict[str, Any], int, float]]) -> None:
-    """:func:`update_optimizer` for every ``(optimizer, record, t, reward)`` of runs stepping together; the
-    EXPO-family optimisers among them are updated as one (:func:`expobench.metaopt.expo.update_together`: their
-    score networks fitted as one batched computation), each ending in the state its own update gives."""
+def update_optimizers(updates: list[tuple[MetaPromptOptimizer, float | None, int, float]]) -> None:
+    """Feed each ``(optimizer, score, t, reward)`` of runs stepping together back to its optimiser (the score
+    the agent reports for the step, :meth:`~expobench.agents.llm_agent.LLMAgent.optimizer_score`; ``None``: no
+    update); the EXPO-family optimisers among them are updated as one
+    (:func:`expobench.metaopt.expo.update_together`: their score networks fitted as one batched computation),
+    each ending in the state its own update gives."""
     from expobench.metaopt.expo import can_update_together, update_together
 
     joint, scores, infos = [], [], []
-    for optimizer, record, t, reward in updates:
-        score = record.get("prompt_score")
+    for optimizer, score, t, reward in updates:
         if score is None:
             continue
         if can_update_together(optimizer):

@@ -423,7 +423,7 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
     seconds = [0.0] * len(active)
     decisions = _drive(active, clients, seconds)
     rows: list[tuple[StepRow, list[CallRow], MetaPrompt | None, float]] = []
-    updates: list[tuple[Any, dict[str, Any], int, float]] = []  # the optimisers' updates, made together below
+    updates: list[tuple[Any, float | None, int, float]] = []  # the optimisers' updates, made together below
     for k, (s, decision) in enumerate(zip(active, decisions)):
         t0 = time.perf_counter()
         if s.replaying:
@@ -439,7 +439,7 @@ def _step_one_by_one(active: list[RunState], store: RunStore, clients: ClientPoo
             _check_replay(s, row)
         s.agent.observe(decision.action, float(reward), info)
         if s.optimizer is not None:
-            updates.append((s.optimizer, decision.record, s.t, float(reward)))
+            updates.append((s.optimizer, s.agent.optimizer_score(decision.record, info), s.t, float(reward)))
         if not s.replaying:
             rows.append((row, s.calls, decision.meta_prompt, seconds[k] + time.perf_counter() - t0))
         s.obs = obs

@@ -1,6 +1,7 @@
 """The MDP text task: renderings golden-filed (every env id, every design), the summary's contents, the action
 parser, and the llm_mdp agent through the runner (scripted backend; the real SmolLM2 model through llama.cpp)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -188,3 +189,42 @@ def test_real_smollm2_llm_mdp_agent_answers_with_action_names(tmp_path):
             assert not rec["fallback"], rec
             assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0
             assert mt.parse_action(rec["text"], names).action == action
+
+
+@pytest.mark.parametrize("propose_per", ["episode", "decision"])
+def test_optimiser_proposes_and_learns_once_per_episode(tmp_path, monkeypatch, propose_per):
+    """propose_per: episode -- the optimiser proposes at each episode's first decision, the (D, I) and exemplar
+    choice hold for the episode (exemplars re-rendered from the current history), and it is fed the episode's
+    normalised return once, when the episode ends. decision -- a proposal and an update every decision."""
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.expo_es import EXPOES
+    from expobench.metaopt.pools import CandidatePool
+
+    fed: list[float] = []
+    update = EXPOES.update
+    monkeypatch.setattr(EXPOES, "update", lambda self, score, info: (fed.append(score), update(self, score, info)))
+    agent = {"name": "es", "kind": "llm_mdp", "params": {"design": "SSN0", "propose_per": propose_per},
+             "optimizer": {"kind": "expo_es", "params": {"steps": 5, "eta": 1e-6},
+                           "pool": {"path": str(tmp_path / "p.json")}}}
+    cfg = parse_config({"name": "m", "env": {"id": "expobench/RiverSwim-v0", "kwargs": {"episode_length": 5}},
+                        "horizon": 23, "seeds": [0], "agents": [agent], "llm": SCRIPTED, "out": str(tmp_path / "o")})
+    base = base_meta_prompt_for(cfg, cfg.agents[0])
+    CandidatePool([base.description, base.description.replace("You are", "Imagine you are")],
+                  [base.instruction, "Reply with one action name only.", "Think, then answer."]).save(tmp_path / "p.json")
+    run_experiment(cfg, progress=False).close()
+    with RunStore(tmp_path / "o", create=False) as store:
+        (run,) = load_runs(store)["es"]
+    records = run.records
+    ends = [rec["info"]["episode_score"] for rec in records if "episode_score" in rec.get("info", {})]
+    assert len(ends) == 4  # 23 decisions: four whole episodes of 5, three decisions of the fifth
+    if propose_per == "decision":
+        assert fed == [rec["prompt_score"] for rec in records]
+        return
+    assert fed == ends
+    episodes = [records[k:k + 5] for k in range(0, 23, 5)]
+    for episode in episodes:
+        assert len({json.dumps(rec["mp_ids"], sort_keys=True) for rec in episode}) == 1
+    # a near-uniform sampler (eta 1e-6) over 2 x 3 x |orders| candidates changes its choice between some episodes
+    assert len({json.dumps(ep[0]["mp_ids"], sort_keys=True) for ep in episodes}) > 1
+    # the exemplars follow the history within an episode: the prompt differs at every decision
+    assert all(a["mp_hash"] != b["mp_hash"] for ep in episodes for a, b in zip(ep, ep[1:]))
