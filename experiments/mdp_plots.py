@@ -18,20 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from expobench.experiments.metrics import RunData, load_runs, mean_se  # noqa: E402
+from expobench.experiments.metrics import RunData, episodes, is_mdp, load_runs, mean_se  # noqa: E402
 from expobench.experiments.store import RunStore  # noqa: E402
-
-
-def episodes(run: RunData) -> tuple[np.ndarray, np.ndarray]:
-    """The run's finished episodes, in order: (returns [E], goal reached [E] as 0/1)."""
-    ends = [rec["info"] for rec in run.records if (rec.get("info") or {}).get("episode_end")]
-    return (np.array([e["episode_return"] for e in ends], dtype=float),
-            np.array([float(bool(e["episode_goal"])) for e in ends]))
-
-
-def is_mdp(data: dict[str, list[RunData]]) -> bool:
-    """Whether the runs are of an episodic MDP task (their steps carry ``info["episode_end"]``)."""
-    return any("episode_end" in (rec.get("info") or {}) for runs in data.values() for r in runs for rec in r.records)
 
 
 def plot_episodes(store: RunStore, data: dict[str, list[RunData]] | None = None) -> list[Path]:
@@ -69,18 +57,3 @@ def plot_episodes(store: RunStore, data: dict[str, list[RunData]] | None = None)
     fig.savefig(path)
     plt.close(fig)
     return [path]
-
-
-def episode_table(data: dict[str, list[RunData]]) -> dict[str, dict[str, float]]:
-    """Per agent: episodes finished per run, mean return and goal share over all finished episodes (pooled over
-    runs), and the mean normalised episode score (``info["episode_score"]``)."""
-    out = {}
-    for agent, runs in data.items():
-        ends = [rec["info"] for r in runs for rec in r.records if (rec.get("info") or {}).get("episode_end")]
-        out[agent] = {
-            "episodes_per_run": len(ends) / len(runs),
-            "mean_return": float(np.mean([e["episode_return"] for e in ends])) if ends else float("nan"),
-            "goal_share": float(np.mean([bool(e["episode_goal"]) for e in ends])) if ends else float("nan"),
-            "mean_score": float(np.mean([e["episode_score"] for e in ends])) if ends else float("nan"),
-        }
-    return out

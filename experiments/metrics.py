@@ -378,7 +378,9 @@ def summarize(store: RunStore, data: dict[str, list[RunData]] | None = None) -> 
         L = common if common is not None else spec.common_length(runs)
         mm, mse = mean_se(np.array([spec.curve(r, L)[L - 1] for r in runs]))
         diag: dict[str, float] = {}
-        if spec.name == "cumulative_regret" and all(r.discrete for r in runs):
+        if spec.name == "cumulative_regret" and is_mdp({agent: runs}):
+            diag.update(episode_table({agent: runs})[agent])
+        elif spec.name == "cumulative_regret" and all(r.discrete for r in runs):
             k = _n_arms(runs, n_arms_by_run, store.get_meta("n_actions"))
             diag["suff_fail_freq"] = float(np.mean([suffix_failure(_cut(r, T), T // 2) for r in runs]))
             diag["k_min_frac"] = float(np.mean([min_frac(_cut(r, T), k) for r in runs]))
@@ -402,6 +404,34 @@ def summarize(store: RunStore, data: dict[str, list[RunData]] | None = None) -> 
         budget = L - 1 if spec.axis == "evaluation" else L
         out.append(AgentSummary(agent, len(runs), budget, float(m), float(se), spec.name, float(mm), float(mse),
                                 diag, spec.axis))
+    return out
+
+
+# -- episodic tasks (tabular MDPs): episodes are read from each step's stored info ----------------------------
+def episodes(run: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """The run's finished episodes, in order: (returns [E], goal reached [E] as 0/1)."""
+    ends = [rec["info"] for rec in run.records if (rec.get("info") or {}).get("episode_end")]
+    return (np.array([e["episode_return"] for e in ends], dtype=float),
+            np.array([float(bool(e["episode_goal"])) for e in ends]))
+
+
+def is_mdp(data: dict[str, list[RunData]]) -> bool:
+    """Whether the runs are of an episodic MDP task (their steps carry ``info["episode_end"]``)."""
+    return any("episode_end" in (rec.get("info") or {}) for runs in data.values() for r in runs for rec in r.records)
+
+
+def episode_table(data: dict[str, list[RunData]]) -> dict[str, dict[str, float]]:
+    """Per agent: episodes finished per run, mean return and goal share over all finished episodes (pooled over
+    runs), and the mean normalised episode score (``info["episode_score"]``)."""
+    out = {}
+    for agent, runs in data.items():
+        ends = [rec["info"] for r in runs for rec in r.records if (rec.get("info") or {}).get("episode_end")]
+        out[agent] = {
+            "episodes_per_run": len(ends) / len(runs),
+            "mean_return": float(np.mean([e["episode_return"] for e in ends])) if ends else float("nan"),
+            "goal_share": float(np.mean([bool(e["episode_goal"]) for e in ends])) if ends else float("nan"),
+            "mean_score": float(np.mean([e["episode_score"] for e in ends])) if ends else float("nan"),
+        }
     return out
 
 

@@ -87,7 +87,7 @@ def test_runner_stores_gaps_as_regret_and_episode_info(tmp_path):
             assert all(cumulative_regret(r)[-1] == pytest.approx(0.0, abs=1e-9) for r in runs)
         else:
             assert any(cumulative_regret(r)[-1] > 0 for r in runs)
-    from expobench.experiments.mdp_plots import episode_table, episodes
+    from expobench.experiments.metrics import episode_table, episodes
     from expobench.experiments.plots import plot_all
 
     with RunStore(tmp_path / "o", create=False) as store:
