@@ -33,3 +33,4 @@ def test_extending_guide_code_runs(tmp_path):
         AGENTS.pop("grid_search", None)
         OPTIMIZERS.pop("eps_greedy_pool", None)
         gym.registry.pop("mylab/Quadratic-v0", None)
+        gym.registry.pop("mylab/Corridor-v0", None)
