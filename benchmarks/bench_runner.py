@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--agent", default="ucb")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        measure(args.agent, 20, 1, 1, Path(tmp) / "warmup")  # imports and first env: not timed
         for width in (1, args.seeds):
             rate = measure(args.agent, args.horizon, args.seeds, width, Path(tmp) / f"w{width}")
             print(f"runner {args.agent}: {args.seeds} runs x {args.horizon} steps, lockstep width {width}: "
