@@ -20,16 +20,33 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 #: Hidden activations per pass of :meth:`MLP.predict_product` (CPU: ~4 MiB, cache-sized; CUDA: ~1 GiB).
 _SCORE_BLOCK_CPU = 1 << 20
 _SCORE_BLOCK_CUDA = 1 << 28
+
+
+def one_thread(fn: F) -> F:
+    """Run ``fn`` with torch on one CPU thread. A CPU matrix product's float sums depend on how many threads
+    split it, so without this a run's networks, predictions and embeddings -- and through them EXPO's choices --
+    would differ between a local run (all cores) and a Ray worker (its ``num_cpus``), or between machines. With
+    it they are bit for bit the same. CUDA work is unaffected."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _threads(1):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_device(name: str) -> str:
@@ -59,11 +76,13 @@ class MLP:
     y_mean: float
     y_std: float
 
+    @one_thread
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """``x [n, d] -> [n]`` in score units."""
         h = torch.relu(x @ self.w1.T + self.b1)
         return (h @ self.w2 + self.b2) * self.y_std + self.y_mean
 
+    @one_thread
     def predict_product(self, blocks: list[torch.Tensor]) -> torch.Tensor:
         """Factorised prediction over the product of row sets.
 
@@ -91,6 +110,7 @@ class MLP:
         return (out + self.b2) * self.y_std + self.y_mean
 
 
+@one_thread
 def fit_mlp(x: torch.Tensor, y: torch.Tensor, hidden: int, *, seed: int = 0, steps: int = 50, lr: float = 1e-3,
             weight_decay: float = 1e-4) -> MLP:
     """Train on ``x [n, d]``, ``y [n]`` from a fresh initialisation seeded by ``seed`` (nn.Linear's init).
@@ -141,6 +161,7 @@ class StackedMLPs:
                            cat([self.b2, net.b2.reshape(1)]), cat([self.y_mean, torch.tensor([net.y_mean], device=dev)]),
                            cat([self.y_std, torch.tensor([net.y_std], device=dev)]))
 
+    @one_thread
     def sum_predict(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_m M(x; θ_m)`` for ``x [k, d]`` in one batched pass → ``[k]``."""
         if len(self) == 0:
@@ -199,6 +220,7 @@ class DistinctRows:
         return tuple(bucket(n) for n in (self.index.shape[0], *(b.shape[0] for b in self.blocks)))
 
     @classmethod
+    @one_thread
     def from_rows(cls, blocks: list[torch.Tensor], index: torch.Tensor, y: torch.Tensor) -> DistinctRows:
         """``blocks[b] [m_b, e_b]`` candidate vectors, ``index [n, B]`` row ``r``'s vector in each block,
         ``y [n]`` raw targets. Equal indices mean equal inputs; pass vectors deduplicated (:func:`dedupe`)
@@ -299,6 +321,7 @@ def _adam(params: list[torch.Tensor], settings: FitSettings) -> torch.optim.Adam
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+@one_thread
 def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
     """Fit one network per problem as ONE batched computation (stacked weights ``[R, ...]``); each result equals
     :func:`fit_mlp` on that problem's raw rows with the same settings, up to float rounding.
@@ -315,25 +338,17 @@ def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
     if any(p.dims != dims for p in problems):
         raise ValueError(f"fit_mlps: every problem needs block widths {dims}")
     dev, dtype = problems[0].blocks[0].device, problems[0].blocks[0].dtype
-    r, hidden = len(problems), settings.hidden
+    r = len(problems)
     blocks, flat, select_t, weight, target = _stacked(problems)
-    k = weight.shape[1]
     w1, b1, w2, b2 = (p.to(dtype).expand(r, *p.shape).clone() for p in init_weights(settings, sum(dims), dev))
     offsets = np.cumsum((0,) + dims)
     w1_blocks = [w1[:, :, offsets[b]:offsets[b + 1]].contiguous() for b in range(len(dims))]  # [R, H, e_b]
     params = [*w1_blocks, b1, w2, b2]
     opt = _adam(params, settings)
-    work = (sum(int(g.shape[1]) * e for g, e in zip(blocks, dims)) + k) * hidden  # multiply-adds per problem
-    with _threads(1 if work < _SMALL_FIT and dev.type == "cpu" else torch.get_num_threads()):
-        _run_steps(settings.steps, opt, blocks, flat, select_t, weight, target, w1_blocks, b1, w2, b2)
+    _run_steps(settings.steps, opt, blocks, flat, select_t, weight, target, w1_blocks, b1, w2, b2)
     w1 = torch.cat(w1_blocks, dim=2)
     return [MLP(w1[j], b1[j].clone(), w2[j].clone(), b2[j].clone(), p.y_mean, p.y_std)
             for j, p in enumerate(problems)]
-
-
-#: Below this many multiply-adds per problem and pass a fit runs on one CPU thread: its ops are too small to split, and on a
-#: busy machine waking a second thread for each of them costs more than the op (10× slower measured, load 9/2).
-_SMALL_FIT = 1 << 22
 
 
 @contextmanager

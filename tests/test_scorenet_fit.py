@@ -284,3 +284,24 @@ def test_runner_fits_runs_together_and_resume_replays_with_the_distinct_fit(tmp_
     stacks.clear()
     run_experiment(cfg, progress=False).close()
     assert sum(stacks) == 2 * horizon  # every update of both runs, the replayed ones included
+
+
+def test_fits_and_scores_do_not_depend_on_torch_threads():
+    """EXPO's network and its score of every arm are bit for bit the same whatever torch's thread count, so a
+    Ray worker with one CPU and a local run on all cores make the same choices (paper-sized network: 384-d
+    embeddings of D and I, hidden 3,072, where a matrix product's float sums depend on how many threads split
+    it; they did before the score networks were pinned to one thread)."""
+    opt = EXPO(BASE, EXPOParams(), pool=pool(13, 13), embedder=HashEmbedder(384))
+    opt.reset(np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    pairs = [(int(rng.integers(13)), int(rng.integers(13))) for _ in range(8)]  # repeated, as EXPO samples
+    opt.rows = [(*pairs[int(rng.integers(8))], float(rng.normal())) for _ in range(25)]
+    before, out = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net = opt.fit()
+            out.append((net.w1, opt.predict_all(net)))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
