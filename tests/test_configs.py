@@ -121,3 +121,20 @@ def test_stored_results_keep_their_metric_without_the_env_code(tmp_path):
         assert store.get_meta("metric") == "cumulative_regret"
         (summary,) = summarize(store)
         assert summary.metric == "cumulative_regret" and summary.runs == 1
+
+
+@pytest.mark.parametrize("config, agent, pool", [
+    ("demo.yaml", "llm_fixed", "MAB-K5-T25-BSSN0.json"),
+    ("mdp.yaml", "llm_fixed", "FrozenLake4x4-H16-SSN0.json"),
+])
+def test_shipped_pools_are_found_for_their_configs(config, agent, pool):
+    """A shipped pool is used when its originals are exactly the agent's (D0, I0), so a change to a task's text
+    would silently send its runs back to generating a pool: each shipped pool still matches its config."""
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import SHIPPED, CandidatePool, find_shipped_pool
+
+    cfg = load_config(CONFIGS / config)
+    base = base_meta_prompt_for(cfg, next(a for a in cfg.agents if a.name == agent))
+    found = find_shipped_pool(base.description, base.instruction)
+    assert found is not None and found.descriptions == CandidatePool.load(SHIPPED / pool).descriptions
+    assert len(found.descriptions) == len(found.instructions) == 13
