@@ -53,13 +53,27 @@ def config(out: Path, kind: str, **fields) -> dict:
 
 @pytest.mark.llm
 def test_ray_run_with_smollm2_per_actor_equals_the_local_run(cluster, tmp_path):
+    """SmolLM2 per actor, with a fixed prompt and with EXPO (MiniLM embeddings, the paper-sized score network):
+    the same steps row for row as the local run, whose engine and networks use both cores."""
+    from expobench.experiments.runner import base_meta_prompt_for
+    from expobench.metaopt.pools import CandidatePool
+
     llm = {"backend": "llamacpp", "model": "smollm2-135m-instruct", "n_ctx": 2048}
-    agents = [{"name": "ucb", "kind": "ucb"}, {"name": "llm", "kind": "llm_bandit", "params": {"design": "BSSND"}}]
+    pool = tmp_path / "pool.json"
+    agents = [{"name": "ucb", "kind": "ucb"}, {"name": "llm", "kind": "llm_bandit", "params": {"design": "BSSND"}},
+              {"name": "expo", "kind": "llm_bandit", "params": {"design": "BSSND"},
+               "optimizer": {"kind": "expo", "params": {"eta": 10}, "pool": {"path": str(pool)}}}]
     for kind in ("local", "ray"):
-        cfg = config(tmp_path / kind, kind, agents=agents, llm=llm, horizon=2)
+        cfg = config(tmp_path / kind, kind, agents=agents, llm=llm, horizon=3)
+        if not pool.exists():
+            parsed = parse_config(cfg)
+            base = base_meta_prompt_for(parsed, parsed.agents[1])
+            CandidatePool([base.description, "Five buttons; one pays more.", "Find the best of five buttons."],
+                          [base.instruction, "Give a probability for each button.", "Answer with probabilities."]
+                          ).save(pool)
         run_experiment(parse_config(cfg), progress=False).close()
     local, on_ray = store_rows(tmp_path / "local"), store_rows(tmp_path / "ray")
-    assert len(local[1]) == 8 and len(local[2]) == 4  # 4 runs x 2 steps; 2 LLM runs x 2 calls
+    assert len(local[1]) == 18 and len(local[2]) >= 12  # 6 runs x 3 steps; 4 LLM runs x 3 steps, with re-asks
     assert on_ray == local
     assert summary(tmp_path / "ray") == summary(tmp_path / "local")
 
