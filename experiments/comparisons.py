@@ -208,13 +208,22 @@ def compare_pairs(store: RunStore, pairs: list[tuple[str, str]], data: dict[str,
     return [c for c in out if c.seeds]
 
 
-def best_prompts(store: RunStore, runs: list[RunData], k: int = 3) -> list[dict[str, Any]]:
+def best_prompts(store: RunStore, runs: list[RunData], k: int = 3, per_episode: bool = False
+                 ) -> list[dict[str, Any]]:
     """The (D, I) candidates with the highest mean prompt score among those used at least 3 times (or at all,
-    when none was), best first, each as ``{di_hash, uses, mean_score, description, instruction}``."""
+    when none was), best first, each as ``{di_hash, uses, mean_score, description, instruction}``.
+
+    ``per_episode``: the runs' optimiser held a meta-prompt for an episode and was fed the episode's normalised
+    return (``llm_mdp`` with ``propose_per: episode``); a use is then an episode and its score that return
+    (``info["episode_score"]`` of the step that ended it), not a decision's own prompt score."""
     scores: dict[str, list[float]] = {}
     for r in runs:
         for rec in r.records:
-            if "di_hash" in rec and rec.get("prompt_score") is not None:
+            info = rec.get("info") or {}
+            if per_episode:
+                if "di_hash" in rec and info.get("episode_end") and info.get("episode_score") is not None:
+                    scores.setdefault(rec["di_hash"], []).append(float(info["episode_score"]))
+            elif "di_hash" in rec and rec.get("prompt_score") is not None:
                 scores.setdefault(rec["di_hash"], []).append(float(rec["prompt_score"]))
     min_uses = 3 if any(len(v) >= 3 for v in scores.values()) else 1
     ranked = sorted((h for h, v in scores.items() if len(v) >= min_uses), key=lambda h: -np.mean(scores[h]))[:k]
@@ -232,5 +241,12 @@ def optimiser_best_prompts(store: RunStore, data: dict[str, list[RunData]] | Non
     """:func:`best_prompts` for every LLM agent with a meta-prompt optimiser."""
     data = load_runs(store) if data is None else data
     cfgs = agent_configs(store)
-    return {a: best_prompts(store, rs, k) for a, rs in data.items()
+    return {a: best_prompts(store, rs, k, per_episode=proposes_per_episode(cfgs[a])) for a, rs in data.items()
             if is_llm(cfgs[a]) and optimizer_kind(cfgs[a]) != "fixed"}
+
+
+def proposes_per_episode(cfg: dict[str, Any]) -> bool:
+    """Whether a stored run config's optimiser proposed once per episode (``llm_mdp``, ``propose_per: episode``,
+    the default)."""
+    agent = cfg["agent"]
+    return agent.get("kind") == "llm_mdp" and (agent.get("params") or {}).get("propose_per", "episode") == "episode"

@@ -228,3 +228,13 @@ def test_optimiser_proposes_and_learns_once_per_episode(tmp_path, monkeypatch, p
     assert len({json.dumps(ep[0]["mp_ids"], sort_keys=True) for ep in episodes}) > 1
     # the exemplars follow the history within an episode: the prompt differs at every decision
     assert all(a["mp_hash"] != b["mp_hash"] for ep in episodes for a, b in zip(ep, ep[1:]))
+    # the best meta-prompt is ranked by what the optimiser was fed: one use per finished episode, its score
+    from expobench.experiments.comparisons import optimiser_best_prompts
+
+    with RunStore(tmp_path / "o", create=False) as store:
+        best = optimiser_best_prompts(store, k=20)["es"]
+    fed_by_prompt: dict[str, list[float]] = {}
+    for episode, score in zip(episodes, ends):  # the four finished episodes
+        fed_by_prompt.setdefault(episode[-1]["di_hash"], []).append(score)
+    assert best and all(p["uses"] == len(fed_by_prompt[p["di_hash"]]) and
+                        p["mean_score"] == pytest.approx(np.mean(fed_by_prompt[p["di_hash"]])) for p in best)
