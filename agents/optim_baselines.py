@@ -24,6 +24,7 @@ from pydantic import Field
 
 from expobench.agents.base import Agent, AgentParams, Decision, DecisionGen
 from expobench.agents.registry import register_agent
+from expobench.settings import torch_threads
 
 
 class PointAgentParams(AgentParams):
@@ -114,21 +115,16 @@ class GPAgent(PointAgent):
             return self.space.sample(self.rng, 1)[0], {"fallback": True, "error": "fewer than 2 observations"}
         import warnings
 
-        import torch
         from threadpoolctl import threadpool_limits
 
-        threads = torch.get_num_threads()
         try:
             # one thread: parallel reductions make the fit and the acquisition optimum depend on the thread
             # schedule, and a resumed run must replay its committed steps exactly
-            torch.set_num_threads(1)
-            with warnings.catch_warnings(), threadpool_limits(1):
+            with torch_threads(1), warnings.catch_warnings(), threadpool_limits(1):
                 warnings.simplefilter("ignore")  # restarts of the acquisition optimiser warn routinely
                 return self._gp_step(), {"fallback": False}
         except Exception as e:  # noqa: BLE001 -- numerical failures of GP fitting are data, not crashes
             return self.space.sample(self.rng, 1)[0], {"fallback": True, "error": f"{type(e).__name__}: {e}"[:300]}
-        finally:
-            torch.set_num_threads(threads)
 
     def _gp_step(self) -> np.ndarray:
         import torch

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from expobench.settings import cache_root
+from expobench.settings import cache_root, one_torch_thread
 
 if TYPE_CHECKING:
     import torch
@@ -103,14 +103,8 @@ class Embedder:
 
         return torch.from_numpy(self.embed(texts).copy()).to(device)
 
+    @one_torch_thread  # the vectors do not depend on the cores of the process that encodes them
     def encode(self, texts: list[str]) -> np.ndarray:
-        """The model's vectors of ``texts``, on one CPU thread (:func:`~expobench.metaopt.scorenet.one_thread`:
-        the vectors do not depend on the cores of the process that encodes them)."""
-        from expobench.metaopt.scorenet import one_thread
-
-        return one_thread(self._encode)(texts)
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
         model = _load(self.model_name)
         vecs = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)  # type: ignore[attr-defined]
         return np.asarray(vecs, dtype=np.float32)

@@ -20,33 +20,16 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-F = TypeVar("F", bound=Callable[..., Any])
+from expobench.settings import one_torch_thread
 
 #: Hidden activations per pass of :meth:`MLP.predict_product` (CPU: ~4 MiB, cache-sized; CUDA: ~1 GiB).
 _SCORE_BLOCK_CPU = 1 << 20
 _SCORE_BLOCK_CUDA = 1 << 28
-
-
-def one_thread(fn: F) -> F:
-    """Run ``fn`` with torch on one CPU thread. A CPU matrix product's float sums depend on how many threads
-    split it, so without this a run's networks, predictions and embeddings -- and through them EXPO's choices --
-    would differ between a local run (all cores) and a Ray worker (its ``num_cpus``), or between machines. With
-    it they are bit for bit the same. CUDA work is unaffected."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _threads(1):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def check_device(name: str) -> str:
@@ -76,13 +59,13 @@ class MLP:
     y_mean: float
     y_std: float
 
-    @one_thread
+    @one_torch_thread
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """``x [n, d] -> [n]`` in score units."""
         h = torch.relu(x @ self.w1.T + self.b1)
         return (h @ self.w2 + self.b2) * self.y_std + self.y_mean
 
-    @one_thread
+    @one_torch_thread
     def predict_product(self, blocks: list[torch.Tensor]) -> torch.Tensor:
         """Factorised prediction over the product of row sets.
 
@@ -110,7 +93,7 @@ class MLP:
         return (out + self.b2) * self.y_std + self.y_mean
 
 
-@one_thread
+@one_torch_thread
 def fit_mlp(x: torch.Tensor, y: torch.Tensor, hidden: int, *, seed: int = 0, steps: int = 50, lr: float = 1e-3,
             weight_decay: float = 1e-4) -> MLP:
     """Train on ``x [n, d]``, ``y [n]`` from a fresh initialisation seeded by ``seed`` (nn.Linear's init).
@@ -161,7 +144,7 @@ class StackedMLPs:
                            cat([self.b2, net.b2.reshape(1)]), cat([self.y_mean, torch.tensor([net.y_mean], device=dev)]),
                            cat([self.y_std, torch.tensor([net.y_std], device=dev)]))
 
-    @one_thread
+    @one_torch_thread
     def sum_predict(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_m M(x; θ_m)`` for ``x [k, d]`` in one batched pass → ``[k]``."""
         if len(self) == 0:
@@ -220,7 +203,7 @@ class DistinctRows:
         return tuple(bucket(n) for n in (self.index.shape[0], *(b.shape[0] for b in self.blocks)))
 
     @classmethod
-    @one_thread
+    @one_torch_thread
     def from_rows(cls, blocks: list[torch.Tensor], index: torch.Tensor, y: torch.Tensor) -> DistinctRows:
         """``blocks[b] [m_b, e_b]`` candidate vectors, ``index [n, B]`` row ``r``'s vector in each block,
         ``y [n]`` raw targets. Equal indices mean equal inputs; pass vectors deduplicated (:func:`dedupe`)
@@ -321,7 +304,7 @@ def _adam(params: list[torch.Tensor], settings: FitSettings) -> torch.optim.Adam
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
-@one_thread
+@one_torch_thread
 def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
     """Fit one network per problem as ONE batched computation (stacked weights ``[R, ...]``); each result equals
     :func:`fit_mlp` on that problem's raw rows with the same settings, up to float rounding.
@@ -349,18 +332,6 @@ def fit_mlps(problems: list[DistinctRows], settings: FitSettings) -> list[MLP]:
     w1 = torch.cat(w1_blocks, dim=2)
     return [MLP(w1[j], b1[j].clone(), w2[j].clone(), b2[j].clone(), p.y_mean, p.y_std)
             for j, p in enumerate(problems)]
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n != before:
-            torch.set_num_threads(before)
 
 
 def _run_steps(steps: int, opt: torch.optim.Optimizer, blocks: list[torch.Tensor], flat: list[torch.Tensor],
