@@ -408,9 +408,14 @@ def summarize(store: RunStore, data: dict[str, list[RunData]] | None = None) -> 
 
 
 # -- episodic tasks (tabular MDPs): episodes are read from each step's stored info ----------------------------
+def episode_ends(run: RunData) -> list[dict[str, Any]]:
+    """The ``info`` of the steps that ended an episode, in order."""
+    return [rec["info"] for rec in run.records if (rec.get("info") or {}).get("episode_end")]
+
+
 def episodes(run: RunData) -> tuple[np.ndarray, np.ndarray]:
     """The run's finished episodes, in order: (returns [E], goal reached [E] as 0/1)."""
-    ends = [rec["info"] for rec in run.records if (rec.get("info") or {}).get("episode_end")]
+    ends = episode_ends(run)
     return (np.array([e["episode_return"] for e in ends], dtype=float),
             np.array([float(bool(e["episode_goal"])) for e in ends]))
 
@@ -425,7 +430,7 @@ def episode_table(data: dict[str, list[RunData]]) -> dict[str, dict[str, float]]
     runs), and the mean normalised episode score (``info["episode_score"]``)."""
     out = {}
     for agent, runs in data.items():
-        ends = [rec["info"] for r in runs for rec in r.records if (rec.get("info") or {}).get("episode_end")]
+        ends = [e for r in runs for e in episode_ends(r)]
         out[agent] = {
             "episodes_per_run": len(ends) / len(runs),
             "mean_return": float(np.mean([e["episode_return"] for e in ends])) if ends else float("nan"),

@@ -12,8 +12,9 @@ step (:func:`decide_with_optimizer`)::
     optimizer.update(agent.optimizer_score(record, info), {"t": t, "reward": reward})   # skipped when None
 
 An agent that holds its meta-prompt over an episode (``agent.proposes_now()`` False between episode starts) is
-proposed to once per episode and scored once, at the episode's end. Runs stepping together update their optimisers together (:func:`update_optimizers`): EXPO's score networks of all
-of them are fitted as one batched computation.
+proposed to once per episode and scored once, at the episode's end. Runs stepping together update their
+optimisers together (:func:`update_optimizers`): EXPO's score networks of all of them are fitted as one batched
+computation.
 
 Any optimiser works with any LLM agent kind, since agents only receive meta-prompts. The optimiser's LLM (GPO's
 refiner, a pool generator) is the client of the agent's ``optimizer`` role (``optimizer.llm``, else the agent's).
