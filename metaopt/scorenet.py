@@ -315,28 +315,32 @@ class _Adam:
     fused: bool | None = True
 
     def __post_init__(self) -> None:
-        self.state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self.moments: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.steps: dict[int, int] = {}
 
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
         for p in params:
-            if id(p) not in self.state:
-                # fused kernels keep the step count as a float32 tensor on the parameter's device
-                count = torch.zeros((), dtype=torch.float32, device=p.device if self.fused else "cpu")
-                self.state[id(p)] = (torch.zeros_like(p), torch.zeros_like(p), count)
-        m, v, count = (list(x) for x in zip(*(self.state[id(p)] for p in params)))
+            if id(p) not in self.moments:
+                self.moments[id(p)] = (torch.zeros_like(p), torch.zeros_like(p))
+                self.steps[id(p)] = 0
+        m, v = (list(x) for x in zip(*(self.moments[id(p)] for p in params)))
         kwargs = dict(amsgrad=False, beta1=0.9, beta2=0.999, lr=self.settings.lr,
                       weight_decay=self.settings.weight_decay, eps=1e-8, maximize=False)
+
+        def counts(device: bool) -> list[torch.Tensor]:
+            # the steps taken so far, as the functional Adam wants them (it adds 1); fused kernels want float32
+            # on the parameter's device
+            return [torch.tensor(float(self.steps[id(p)]), device=p.device if device else "cpu") for p in params]
+
         if self.fused:
             try:
-                adam_step(params, grads, m, v, [], count, fused=True, **kwargs)
-                return
+                adam_step(params, grads, m, v, [], counts(True), fused=True, **kwargs)
             except RuntimeError:  # no fused kernel for this device: the reference's own path from now on
                 self.fused = None
-                for p in params:
-                    m_, v_, c = self.state[id(p)]
-                    self.state[id(p)] = (m_, v_, c.cpu())
-                count = [self.state[id(p)][2] for p in params]
-        adam_step(params, grads, m, v, [], count, **kwargs)
+        if not self.fused:
+            adam_step(params, grads, m, v, [], counts(False), **kwargs)
+        for p in params:
+            self.steps[id(p)] += 1
 
 
 @one_torch_thread

@@ -316,3 +316,29 @@ def test_fits_and_scores_do_not_depend_on_torch_threads():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+
+
+def test_fit_without_a_fused_adam_kernel_equals_the_fused_fit(monkeypatch):
+    """Where torch has no fused Adam for the device (the kernel raises), the fit falls back to torch's own Adam
+    from that call on and gives the same network."""
+    gen = torch.Generator().manual_seed(7)
+    blocks = [torch.randn(5, 8, generator=gen, dtype=torch.float64), torch.randn(4, 6, generator=gen,
+                                                                              dtype=torch.float64)]
+    index = torch.stack([torch.randint(5, (20,), generator=gen), torch.randint(4, (20,), generator=gen)], 1)
+    rows = DistinctRows.from_rows(blocks, index, torch.randn(20, generator=gen, dtype=torch.float64))
+    settings = FitSettings(hidden=16, steps=30)
+    fused, = fit_mlps([rows], settings)
+    calls = []
+    real = scorenet.adam_step
+
+    def no_fused_kernel(*args, fused=None, **kwargs):
+        calls.append(fused)
+        if fused:
+            raise RuntimeError("no fused Adam kernel for this device")
+        return real(*args, fused=fused, **kwargs)
+
+    monkeypatch.setattr(scorenet, "adam_step", no_fused_kernel)
+    fallback, = fit_mlps([rows], settings)
+    assert calls[0] is True and calls.count(True) == 1 and len(calls) > 30  # asked once, then the plain path
+    torch.testing.assert_close(fallback.w1, fused.w1, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fallback.w2, fused.w2, rtol=1e-12, atol=1e-12)
