@@ -299,15 +299,15 @@ def _stacked(problems: list[DistinctRows]) -> tuple[list[torch.Tensor], list[tor
 #: Hidden units per tile of a fit step on a CPU (:func:`_run_steps`); one tile on other devices. A tile's weights,
 #: gradient and Adam moments (4 × 1,024 × 384 floats, 6 MiB at MiniLM's width) stay in cache from its gradient to
 #: its update to its next projection, instead of each of those passes streaming all 2.4 M first-layer weights.
-#: Measured 1.15-1.2× on the fit of EXPO's own rows at 101 × 101, none with all rows distinct
+#: Measured 1.19-1.27× on the fit of EXPO's own rows at 101 × 101, none with all rows distinct
 #: (docs/benchmarks.md); the networks are the untiled fit's.
 FIT_TILE_CPU = 1024
 
 
 @dataclass
 class _Adam:
-    """The reference's Adam (``torch.optim.Adam``: L2 weight decay added to the gradient) on a fixed list of
-    tensors, applied to any subset of them in place; torch's fused kernel where the device has one (one pass
+    """The reference's Adam (``torch.optim.Adam``: L2 weight decay added to the gradient), one state per tensor,
+    applied in place to whichever tensors a step is given; torch's fused kernel where the device has one (one pass
     over a tensor and its moments instead of ~10). Adam is elementwise, so updating a tensor in pieces, in any
     order, gives exactly the update of the whole."""
 
