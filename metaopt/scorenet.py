@@ -316,31 +316,22 @@ class _Adam:
 
     def __post_init__(self) -> None:
         self.moments: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.steps: dict[int, int] = {}
 
-    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        for p in params:
-            if id(p) not in self.moments:
-                self.moments[id(p)] = (torch.zeros_like(p), torch.zeros_like(p))
-                self.steps[id(p)] = 0
-        m, v = (list(x) for x in zip(*(self.moments[id(p)] for p in params)))
+    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor], taken: int) -> None:
+        """Update ``params`` in place from ``grads``; ``taken``: the steps each of them has had before this one."""
+        m, v = (list(x) for x in zip(*(self.moments.setdefault(id(p), (torch.zeros_like(p), torch.zeros_like(p)))
+                                       for p in params)))
         kwargs = dict(amsgrad=False, beta1=0.9, beta2=0.999, lr=self.settings.lr,
                       weight_decay=self.settings.weight_decay, eps=1e-8, maximize=False)
-
-        def counts(device: bool) -> list[torch.Tensor]:
-            # the steps taken so far, as the functional Adam wants them (it adds 1); fused kernels want float32
-            # on the parameter's device
-            return [torch.tensor(float(self.steps[id(p)]), device=p.device if device else "cpu") for p in params]
-
         if self.fused:
+            # the functional Adam adds 1 to each count; fused kernels want it as float32 on the parameter's device
+            counts = [torch.tensor(float(taken), device=p.device) for p in params]
             try:
-                adam_step(params, grads, m, v, [], counts(True), fused=True, **kwargs)
+                adam_step(params, grads, m, v, [], counts, fused=True, **kwargs)
+                return
             except RuntimeError:  # no fused kernel for this device: the reference's own path from now on
                 self.fused = None
-        if not self.fused:
-            adam_step(params, grads, m, v, [], counts(False), **kwargs)
-        for p in params:
-            self.steps[id(p)] += 1
+        adam_step(params, grads, m, v, [], [torch.tensor(float(taken)) for _ in params], **kwargs)
 
 
 @one_torch_thread
@@ -403,7 +394,7 @@ def _run_steps(settings: FitSettings, blocks: list[torch.Tensor], flat: list[tor
         dpred = 2 * weight * (pred - target)  # [R, K]
         grads = [dpred.sum(1), torch.bmm(dpred[:, None, :], h)[:, 0]]  # b2, w2 [R, H]
         dpre = h.gt_(0).mul_(dpred[..., None] * w2[:, None, :])  # [R, K, H]; h is not needed any more
-        adam.step([b2, w2, b1], [grads[0], grads[1], dpre.sum(1)])
+        adam.step([b2, w2, b1], [grads[0], grads[1], dpre.sum(1)], step)
         dpre = dpre.reshape(-1, hidden)
         last = step == settings.steps - 1
         for g, tiles, sel, p in zip(blocks, w1_tiles, select_t, proj):
@@ -411,7 +402,7 @@ def _run_steps(settings: FitSettings, blocks: list[torch.Tensor], flat: list[tor
             start = 0
             for w in tiles:
                 stop = start + w.shape[1]
-                adam.step([w], [torch.bmm(dproj_t[:, start:stop], g)])  # gradient [R, tile, e_b]
+                adam.step([w], [torch.bmm(dproj_t[:, start:stop], g)], step)  # gradient [R, tile, e_b]
                 if not last:
                     p[:, :, start:stop] = project(g, w)
                 start = stop
