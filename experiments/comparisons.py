@@ -220,11 +220,10 @@ def best_prompts(store: RunStore, runs: list[RunData], k: int = 3, per_episode: 
     for r in runs:
         for rec in r.records:
             info = rec.get("info") or {}
-            if per_episode:
-                if "di_hash" in rec and info.get("episode_end") and info.get("episode_score") is not None:
-                    scores.setdefault(rec["di_hash"], []).append(float(info["episode_score"]))
-            elif "di_hash" in rec and rec.get("prompt_score") is not None:
-                scores.setdefault(rec["di_hash"], []).append(float(rec["prompt_score"]))
+            score = (info.get("episode_score") if info.get("episode_end") else None) if per_episode \
+                else rec.get("prompt_score")
+            if "di_hash" in rec and score is not None:
+                scores.setdefault(rec["di_hash"], []).append(float(score))
     min_uses = 3 if any(len(v) >= 3 for v in scores.values()) else 1
     ranked = sorted((h for h, v in scores.items() if len(v) >= min_uses), key=lambda h: -np.mean(scores[h]))[:k]
     out = []
