@@ -139,39 +139,64 @@ def two_level_means(n_arms: int, delta: float, best_arm: int) -> list[float]:
     return means
 
 
-class TwoLevelBandit(MeansBandit):
-    """Bernoulli bandit with one best arm at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2.
+BestArm = int | Literal["random"] | None
+
+
+def fixed_best_arm(best_arm: BestArm, n_arms: int) -> int | None:
+    """The fixed position ``best_arm`` names, or None when it is to be drawn per seed (``"random"`` or None)."""
+    if best_arm is None or best_arm == "random":
+        return None
+    if isinstance(best_arm, bool) or not isinstance(best_arm, int) or not 0 <= best_arm < n_arms:
+        raise ValueError(f"best_arm must be an arm index in [0, {n_arms}) or 'random', got {best_arm!r}")
+    return best_arm
+
+
+class TwoLevelStart(MeansBandit):
+    """A bandit whose means start as a two-level instance (:func:`two_level_means`) with the best arm at a fixed or
+    per-seed position, or at explicit ``means``.
 
     ``best_arm``: the best arm's position (0-based), or ``"random"`` / ``None`` (the default) to draw it uniformly
-    per seed at ``reset`` (from the dynamics stream: the reward noise stays the same, so common random numbers hold). A fixed
-    position lets a model's preference for one button (often the first) pass for learning; reproduction configs
-    that follow a paper set it explicitly. The position in play is ``best_arm_position`` and each step's
-    ``info["optimal_action"]`` (stored per step)."""
+    per seed at ``reset`` -- from the dynamics stream, before any other dynamics draw, so the reward noise stays the
+    same (common random numbers hold) and a fixed position's schedule is unchanged. A fixed position lets a
+    model's preference for one button (often the first) pass for learning; reproduction configs that follow a
+    paper set it explicitly. The position in play is ``best_arm_position`` (None with explicit ``means``) and each
+    step's ``info["optimal_action"]`` (stored per step). ``best_arm`` cannot be combined with ``means``."""
 
-    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: int | Literal["random"] | None = None,
-                 horizon: int | None = None):
-        if best_arm == "random":
-            best_arm = None
-        elif best_arm is not None and (isinstance(best_arm, bool) or not isinstance(best_arm, int)):
-            raise ValueError(f"best_arm must be an arm index in [0, {n_arms}) or 'random', got {best_arm!r}")
-        super().__init__(two_level_means(n_arms, delta, 0 if best_arm is None else best_arm), "bernoulli",
-                         horizon=horizon)
+    def __init__(self, means: list[float] | np.ndarray | None, n_arms: int, delta: float, best_arm: BestArm,
+                 reward: RewardKind = "bernoulli", noise_std: float = 1.0, horizon: int | None = None) -> None:
+        if means is not None and best_arm is not None:
+            raise ValueError(f"give means or best_arm, not both (got means={list(means)}, best_arm={best_arm!r})")
+        position = fixed_best_arm(best_arm, n_arms)
+        super().__init__(two_level_means(n_arms, delta, position or 0) if means is None else means, reward,
+                         noise_std, horizon=horizon)
         self.delta = delta
-        self.best_arm = best_arm
-        self.best_arm_position = 0 if best_arm is None else best_arm
+        self.best_arm = position
+        self._draws_position = means is None and position is None
+        self.best_arm_position: int | None = None if means is not None else position or 0
 
     def _init_dynamics(self) -> None:
-        if self.best_arm is None:
+        if self._draws_position:
             self.best_arm_position = int(self._dyn_rng.integers(self.n_arms))
-        self._means = np.asarray(two_level_means(self.n_arms, self.delta, self.best_arm_position))
+            self.base_means = np.asarray(two_level_means(self.n_arms, self.delta, self.best_arm_position))
+        self._means = self.base_means.copy()
 
 
-class PiecewiseStationaryBandit(MeansBandit):
+class TwoLevelBandit(TwoLevelStart):
+    """Bernoulli bandit with one best arm at 0.5 + Δ/2 and K−1 arms at 0.5 − Δ/2, the best arm at ``best_arm``
+    (an index, or ``"random"`` / ``None``, the default, to draw it per seed: see :class:`TwoLevelStart`)."""
+
+    def __init__(self, n_arms: int = 5, delta: float = 0.2, best_arm: BestArm = None,
+                 horizon: int | None = None):
+        super().__init__(None, n_arms, delta, best_arm, horizon=horizon)
+
+
+class PiecewiseStationaryBandit(TwoLevelStart):
     """Means switch at change points: every ``period`` rounds, the means are permuted at random.
 
-    The initial means are ``means``; at each change point a fresh random permutation of the base means is drawn
-    from the seed (so the best arm usually moves). ``change_points`` (explicit round indices) overrides
-    ``period``.
+    The initial means are ``means``, else the hard two-level instance (K = 5, Δ = 0.2) with its best arm at
+    ``best_arm`` (drawn per seed by default: see :class:`TwoLevelStart`); at each change point a fresh random
+    permutation of the base means is drawn from the seed (so the best arm usually moves). ``change_points``
+    (explicit round indices) overrides ``period``.
     """
 
     def __init__(
@@ -182,14 +207,16 @@ class PiecewiseStationaryBandit(MeansBandit):
         reward: RewardKind = "bernoulli",
         noise_std: float = 1.0,
         horizon: int | None = None,
+        best_arm: BestArm = None,
     ) -> None:
-        super().__init__(means if means is not None else two_level_means(5, 0.2, 0), reward, noise_std, horizon)
+        super().__init__(means, 5, 0.2, best_arm, reward, noise_std, horizon)
         if change_points is None and period < 1:
             raise ValueError(f"period must be >= 1, got {period}")
         self.period = period
         self.change_points = sorted(change_points) if change_points is not None else None
 
     def _init_dynamics(self) -> None:
+        super()._init_dynamics()
         self._segments: list[np.ndarray] = [self.base_means.copy()]
 
     def _segment(self, t: int) -> int:
@@ -204,8 +231,11 @@ class PiecewiseStationaryBandit(MeansBandit):
         return self._segments[k]
 
 
-class DriftingBandit(MeansBandit):
-    """Means follow independent bounded random walks: ``μ_{t+1} = clip(μ_t + σ_drift · N(0,1), low, high)``."""
+class DriftingBandit(TwoLevelStart):
+    """Means follow independent bounded random walks: ``μ_{t+1} = clip(μ_t + σ_drift · N(0,1), low, high)``.
+
+    They start at ``means``, else at the hard two-level instance (K = 5, Δ = 0.2) with its best arm at ``best_arm``
+    (drawn per seed by default: see :class:`TwoLevelStart`)."""
 
     def __init__(
         self,
@@ -216,13 +246,15 @@ class DriftingBandit(MeansBandit):
         reward: RewardKind = "bernoulli",
         noise_std: float = 1.0,
         horizon: int | None = None,
+        best_arm: BestArm = None,
     ) -> None:
-        super().__init__(means if means is not None else two_level_means(5, 0.2, 0), reward, noise_std, horizon)
+        super().__init__(means, 5, 0.2, best_arm, reward, noise_std, horizon)
         if not low < high:
             raise ValueError(f"need low < high, got low={low}, high={high}")
         self.drift_std, self.low, self.high = float(drift_std), float(low), float(high)
 
     def _init_dynamics(self) -> None:
+        super()._init_dynamics()
         self._path: list[np.ndarray] = [np.clip(self.base_means, self.low, self.high)]
 
     def means_at(self, t: int) -> np.ndarray:

@@ -57,6 +57,32 @@ def test_drawing_the_position_leaves_the_reward_noise_unchanged():
         assert np.array_equal(drawn._noise_rng.random(20), fixed._noise_rng.random(20))
 
 
+@pytest.mark.parametrize("env_id", ["expobench/MAB-hard-changepoint-v0", "expobench/MAB-hard-drift-v0"])
+def test_non_stationary_bandits_draw_their_first_best_arm_per_seed_unless_fixed(env_id):
+    """The non-stationary instances start from the hard two-level means: their first best arm is drawn per seed
+    like the stationary one's; ``best_arm: 0`` keeps the old schedule exactly (the paper's position, then the same
+    change points or walk), and the reward noise is the same either way."""
+    first = set()
+    for seed in range(8):
+        drawn = gym.make(env_id).unwrapped
+        fixed = gym.make(env_id, best_arm=0).unwrapped
+        explicit = gym.make(env_id, means=[0.6, 0.4, 0.4, 0.4, 0.4]).unwrapped
+        drawn.reset(seed=seed)
+        fixed.reset(seed=seed)
+        explicit.reset(seed=seed)
+        assert np.array_equal(drawn._noise_rng.random(20), fixed._noise_rng.random(20))
+        first.add(int(np.argmax(drawn.means_at(0))))
+        assert drawn.best_arm_position == int(np.argmax(drawn.means_at(0)))
+        assert fixed.best_arm_position == 0 and explicit.best_arm_position is None
+        for t in (0, 49, 50, 99, 150):
+            assert np.array_equal(fixed.means_at(t), explicit.means_at(t)), (seed, t)
+    assert len(first) >= 2
+    with pytest.raises(ValueError, match="means or best_arm"):
+        gym.make(env_id, means=[0.6, 0.4], best_arm=1)
+    with pytest.raises(ValueError, match="best_arm must be an arm index"):
+        gym.make(env_id, best_arm=5)
+
+
 def _trajectory(env, actions, seed):
     env.reset(seed=seed)
     return [env.step(a)[1:] for a in actions]

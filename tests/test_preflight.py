@@ -20,7 +20,7 @@ CASES = {
     "delta 2": ({"id": "expobench/MAB-hard-v0", "kwargs": {"delta": 2}}, [{"name": "u", "kind": "ucb"}],
                 "env.kwargs", "Bernoulli means must lie in [0, 1]"),
     "best_arm 9": ({"id": "expobench/MAB-hard-v0", "kwargs": {"best_arm": 9}}, [{"name": "u", "kind": "ucb"}],
-                   "env.kwargs", "best_arm must be in [0, 5)"),
+                   "env.kwargs", "best_arm must be an arm index in [0, 5) or 'random'"),
     "unknown kwarg": ({"id": "expobench/MAB-hard-v0", "kwargs": {"colour": 1}}, [{"name": "u", "kind": "ucb"}],
                       "env.kwargs", "unexpected keyword argument 'colour'"),
     "period 0": ({"id": "expobench/MAB-hard-changepoint-v0", "kwargs": {"period": 0}},

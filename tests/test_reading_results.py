@@ -185,7 +185,8 @@ def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position_and_h
     fixed, twins = set(), set()
     for path in sorted(root.glob("*/*.yaml")):
         cfg = load_config(path)
-        if cfg.env.id in ("expobench/MAB-hard-v0", "expobench/MAB-easy-v0"):
+        if cfg.env.id in ("expobench/MAB-hard-v0", "expobench/MAB-easy-v0", "expobench/MAB-hard-changepoint-v0",
+                          "expobench/MAB-hard-drift-v0"):
             if path.stem.endswith("-randarm"):
                 assert cfg.env.kwargs.get("best_arm") == "random", path
                 twins.add((path.parent.name, path.stem.removesuffix("-randarm")))
@@ -194,7 +195,8 @@ def test_reproduction_configs_of_bandits_keep_the_papers_best_arm_position_and_h
             else:
                 assert cfg.env.kwargs.get("best_arm") == 0, path
                 fixed.add((path.parent.name, path.stem))
-    assert len(fixed) >= 10 and twins == fixed
+    assert len(fixed) >= 14 and twins == fixed
+    assert {stem for _, stem in fixed} >= {"nonstationary-changepoint", "nonstationary-drift"}
 
 
 def test_markdown_report_renders_llm_written_prompts_inert(tmp_path):
