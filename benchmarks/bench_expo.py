@@ -7,7 +7,8 @@ score every arm (factorised), add to the running sums, softmax. Cases: the bandi
 t = 25) and the paper's (101 × 101, t = 100 and 300); for each, (a) all t rows distinct (d, i) pairs and (b) the
 rows EXPO's own sampling produced on a synthetic prompt bandit (score = q_D[d] + q_I[i] + N(0, 0.05), η = 10;
 the sampling run uses hidden width ``--gen-hidden``, 256 by default, to keep it short; every timed fit uses the
-full 3,072): the realistic case, where the sampling concentrates and rows repeat. Also: scoring every arm factorised vs dense,
+full 3,072): the realistic case, where the sampling concentrates and rows repeat. Also: scoring every arm factorised
+(current and previous CPU blocking) vs dense,
 fitting ``--runs`` runs' networks as one batch vs one by one, and replaying the demo's 25 updates (what a resume
 does).
 Embeddings are random unit vectors of the MiniLM width (384 per component; the network's hidden width is then
@@ -38,6 +39,21 @@ class OldEXPO(EXPO):
     def update(self, score: float, info: dict[str, Any]) -> None:
         self.rows.append((*self.choice, float(score)))
         self.finish_update([self.fit_reference()])
+
+
+def previous_scoring(net: Any, blocks: list[torch.Tensor]) -> torch.Tensor:
+    """``MLP.predict_product`` as it was on a CPU: blocks of whole arm rows broadcast over a middle axis (4 MiB)."""
+    h1 = blocks[0] @ net.w1[:, :blocks[0].shape[1]].T
+    h2 = blocks[1] @ net.w1[:, blocks[0].shape[1]:].T + net.b1
+    n1, n2, hidden = h1.shape[0], h2.shape[0], h2.shape[1]
+    c = max(1, min(n1, (1 << 20) // (n2 * hidden)))
+    out, buf = h1.new_empty(n1, n2), h1.new_empty(c, n2, hidden)
+    for a in range(0, n1, c):
+        k = min(c, n1 - a)
+        torch.add(h2[None], h1[a:a + k, None], out=buf[:k])
+        buf[:k].clamp_(min=0)
+        torch.matmul(buf[:k], net.w2, out=out[a:a + k])
+    return (out + net.b2) * net.y_std + net.y_mean
 
 
 def median_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -134,10 +150,12 @@ def main() -> None:
     opt = with_rows(101, sampled[(101, 100)])
     net = opt.fit()
     fact, s_fact = median_ms(lambda: opt.predict_all(net), max(5, args.repeats))
+    prev, s_prev = median_ms(lambda: previous_scoring(net, list(opt.embeddings())), max(5, args.repeats))
     dense, s_dense = median_ms(lambda: opt.predict_all_dense(net), args.repeats)
     torch.testing.assert_close(s_fact, s_dense, atol=1e-4, rtol=1e-4)
-    print(f"\nscore every arm at 101 x 101 (hidden 3,072): factorised {fact:.1f}, dense {dense:.1f}, "
-          f"dense / factorised {dense / fact:.1f}x")
+    torch.testing.assert_close(s_prev, s_dense, atol=1e-4, rtol=1e-4)
+    print(f"\nscore every arm at 101 x 101 (hidden 3,072), ms: factorised {fact:.1f} (previous blocks {prev:.1f}, "
+          f"{prev / fact:.2f}x), dense {dense:.1f}, dense / factorised {dense / fact:.1f}x")
 
     # runs stepping together: their fits as one batch vs one by one (rows: EXPO's sampling, per-run noise)
     rng = np.random.default_rng(7)

@@ -342,3 +342,23 @@ def test_fit_without_a_fused_adam_kernel_equals_the_fused_fit(monkeypatch):
     assert calls[0] is True and calls.count(True) == 1 and len(calls) > 30  # asked once, then the plain path
     torch.testing.assert_close(fallback.w1, fused.w1, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(fallback.w2, fused.w2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n1, n2, extra", [(3, 17, False), (17, 3, False), (4, 4, True), (1, 9, True)])
+def test_factorised_scoring_equals_the_network_on_every_full_row(monkeypatch, n1, n2, extra):
+    """``predict_product`` on a CPU walks the shorter side row by row over runs of the other side's rows; with
+    runs of 5 rows the runs are uneven (17 = 5 + 5 + 5 + 2), the side taken row by row is either block, and a
+    third block (g(E)) is added to every arm: each arm's score is the network's on its whole input row."""
+    monkeypatch.setattr(scorenet, "_SCORE_BLOCK_CPU", 5 * 32)
+    gen = torch.Generator().manual_seed(n1 * 100 + n2)
+    blocks = [torch.randn(n1, 6, generator=gen), torch.randn(n2, 4, generator=gen)]
+    if extra:
+        blocks.append(torch.randn(1, 3, generator=gen))
+    dim = sum(b.shape[1] for b in blocks)
+    x = torch.randn(40, dim, generator=gen)
+    net = fit_mlp(x, x[:, 0] - x[:, -1] ** 2, hidden=32, steps=5)
+    rows = [torch.cat([blocks[0][i], blocks[1][j], *(b[0] for b in blocks[2:])]) for i in range(n1) for j in range(n2)]
+    want = net.predict(torch.stack(rows)).reshape(n1, n2)
+    got = net.predict_product(blocks)
+    assert got.shape == (n1, n2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
