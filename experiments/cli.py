@@ -284,13 +284,14 @@ def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> No
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
-    _print_positions(data, console)
+    _print_positions(data, console, store.get_meta("n_actions") if metric == "cumulative_regret" else None)
     _print_comparisons(store, data, console, metric, detect)
 
 
-def _print_positions(data: dict[str, Any], console: Any) -> None:
-    """The best-arm position warning, or the final regret by best-arm position when positions vary."""
-    from expobench.experiments.metrics import position_warning, regret_by_position
+def _print_positions(data: dict[str, Any], console: Any, n_arms: int | None) -> None:
+    """The best-arm position warning, or the final regret by best-arm position when positions vary; on bandit
+    tasks, the arm each agent's runs settled on."""
+    from expobench.experiments.metrics import final_arms, position_warning, regret_by_position
 
     warning = position_warning(data)
     if warning:
@@ -298,6 +299,10 @@ def _print_positions(data: dict[str, Any], console: Any) -> None:
     for agent, by in regret_by_position(data).items():
         cells = ", ".join(f"best arm at {p}: {m:.2f} (n={n})" for p, (m, n) in by.items())
         console.print(f"{agent}: final regret by best-arm position -- {cells}", highlight=False, markup=False)
+    for agent, f in final_arms(data, n_arms).items():
+        cells = ", ".join(f"arm {a}: {c}" for a, c in enumerate(f.counts) if c)
+        console.print(f"{agent}: arm played most in the last {f.last} rounds -- {cells} (on the best arm in "
+                      f"{f.on_best} of {f.runs} runs)", highlight=False, markup=False)
 
 
 def _print_comparisons(store: Any, data: dict[str, Any], console: Any, metric: str,

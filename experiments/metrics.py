@@ -286,6 +286,39 @@ def regret_by_position(data: dict[str, list[RunData]]) -> dict[str, dict[int, tu
     return out
 
 
+@dataclass
+class FinalArms:
+    """Where an agent's bandit runs ended: ``counts[k]``, the runs whose most played arm in their last ``last``
+    rounds was arm k (ties: the one of them played last, so no position is favoured); ``on_best``, the runs
+    where that arm was a best arm of their last round; ``runs``."""
+
+    counts: list[int]
+    on_best: int
+    runs: int
+    last: int
+
+
+def final_arms(data: dict[str, list[RunData]], n_arms: int | None, last: int = 5) -> dict[str, FinalArms]:
+    """Per agent of a bandit experiment (discrete actions, not an MDP), the arm each run settled on
+    (:class:`FinalArms`): with the best arm drawn per seed it tells a favoured position from the best arm.
+    Empty for other tasks."""
+    if n_arms is None or not data or is_mdp(data) \
+            or not all(r.discrete and r.actions for rs in data.values() for r in rs):
+        return {}
+    out = {}
+    for agent, runs in data.items():
+        counts, on_best = [0] * n_arms, 0
+        for r in runs:
+            tail = r.actions[-last:]
+            played = np.bincount(tail, minlength=n_arms)
+            top = {a for a in range(n_arms) if played[a] == played.max()}
+            arm = next(a for a in reversed(tail) if a in top)
+            counts[arm] += 1
+            on_best += arm == r.optimal_actions[-1]
+        out[agent] = FinalArms(counts, on_best, len(runs), last)
+    return out
+
+
 def mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values, dtype=float)
     n = values.shape[axis]

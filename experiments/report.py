@@ -2,7 +2,8 @@
 
 Per experiment: the headline-metric curves (mean ± s.e.), a table per agent (final metric ± s.e., runs, LLM calls,
 tokens, time per run, invalid/fallback rates; the experiment's wall time once; a warning when every
-bandit seed has the best arm at one position, and regret by position when positions vary), every optimised meta-prompt agent beside its fixed-prompt twin with
+bandit seed has the best arm at one position, regret by position when positions vary, and the arm each bandit
+run settled on), every optimised meta-prompt agent beside its fixed-prompt twin with
 the paired difference and a 95% interval over seeds (common random numbers make seeds paired; bootstrap from 5
 paired seeds, the paired t-interval and a flag below; identical results said to be identical) and its power
 (the smallest difference the seeds detect with 80% power; the seeds the observed difference would need),
@@ -28,6 +29,8 @@ from expobench.experiments.comparisons import (
 )
 from expobench.experiments.metrics import (
     AgentSummary,
+    FinalArms,
+    final_arms,
     load_runs,
     metric_for,
     position_warning,
@@ -53,6 +56,7 @@ class ExperimentReport:
     notes: list[str] = field(default_factory=list)  # warnings a reader must see (e.g. a fixed best-arm position)
     by_position: dict[str, dict[int, tuple[float, int]]] = field(default_factory=dict)
     wall_s: float | None = None  # the experiment's wall time (all runs in lockstep)
+    final_arms: dict[str, FinalArms] = field(default_factory=dict)  # bandits: the arm each run settled on
 
 
 def analyse(out: Path, pairs: list[tuple[str, str]] | None = None) -> ExperimentReport:
@@ -73,9 +77,10 @@ def analyse(out: Path, pairs: list[tuple[str, str]] | None = None) -> Experiment
         requested = compare_pairs(store, pairs or [], data)
         warning = position_warning(data)
         wall = store.get_meta("wall_s")
+        settled = final_arms(data, store.get_meta("n_actions")) if spec.name == "cumulative_regret" else {}
         return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
                                 comparisons, best, plots, requested, [warning] if warning else [],
-                                regret_by_position(data), None if wall is None else float(wall))
+                                regret_by_position(data), None if wall is None else float(wall), settled)
     finally:
         store.close()
 
@@ -126,6 +131,18 @@ def _position_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
     rows = [[agent, *[f"{by[p][0]:.2f} (n={by[p][1]})" if p in by else "–" for p in positions]]
             for agent, by in rep.by_position.items()]
     return head, rows
+
+
+def _final_arm_rows(rep: ExperimentReport) -> tuple[list[str], list[list[str]]]:
+    k = max(len(f.counts) for f in rep.final_arms.values())
+    head = ["agent", *[f"arm {a}" for a in range(k)], "on the best arm"]
+    rows = [[agent, *[str(c) for c in f.counts], f"{f.on_best} of {f.runs}"] for agent, f in rep.final_arms.items()]
+    return head, rows
+
+
+def _final_arms_title(rep: ExperimentReport) -> str:
+    last = next(iter(rep.final_arms.values())).last
+    return f"Arm played most in the last {last} rounds (runs; arm 0 is listed first in an LLM's prompt)"
 
 
 def _cmp_rows(rep: ExperimentReport, requested: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -182,6 +199,8 @@ def render_markdown(reports: list[ExperimentReport], dest: Path) -> str:
         parts += [_md_table(*_table_rows(rep)), ""]
         if rep.by_position:
             parts += ["### Final cumulative regret by best-arm position", "", _md_table(*_position_rows(rep)), ""]
+        if rep.final_arms:
+            parts += [f"### {_final_arms_title(rep)}", "", _md_table(*_final_arm_rows(rep)), ""]
         if rep.comparisons:
             parts += ["### Fixed vs optimised meta-prompt", "", _md_table(*_cmp_rows(rep)), ""]
         if rep.requested:
@@ -215,6 +234,8 @@ def render_html(reports: list[ExperimentReport]) -> str:
         parts.append(_html_table(*_table_rows(rep)))
         if rep.by_position:
             parts.append("<h3>Final cumulative regret by best-arm position</h3>" + _html_table(*_position_rows(rep)))
+        if rep.final_arms:
+            parts.append(f"<h3>{html.escape(_final_arms_title(rep))}</h3>" + _html_table(*_final_arm_rows(rep)))
         if rep.comparisons:
             parts.append("<h3>Fixed vs optimised meta-prompt</h3>" + _html_table(*_cmp_rows(rep)))
         if rep.requested:

@@ -9,7 +9,7 @@ from expobench.agents.base import Agent
 from expobench.agents.registry import AGENTS, register_agent
 from expobench.experiments.cli import main
 from expobench.experiments.config import parse_config
-from expobench.experiments.metrics import load_runs, position_warning, regret_by_position
+from expobench.experiments.metrics import RunData, final_arms, load_runs, position_warning, regret_by_position
 from expobench.experiments.report import analyse, render_markdown
 from expobench.experiments.runner import run_experiment
 from expobench.experiments.store import RunStore
@@ -73,6 +73,34 @@ def test_positions_drawn_per_seed_give_regret_by_position_and_no_warning(tmp_pat
     assert "by best-arm position" in md and "Warning" not in md
     assert main(["summary", str(out)]) == 0
     assert "by best-arm position" in capsys.readouterr().out
+
+
+def test_the_arm_each_run_settled_on_is_counted_and_shown(tmp_path, capsys, first_button):
+    """With the position drawn per seed, an agent that always plays arm 0 settles on arm 0 in every run and on the
+    best arm only where the best arm is at 0; the report and the summary show both."""
+    out = _bandit(tmp_path, {})
+    with RunStore(out, create=False) as store:
+        data = load_runs(store)
+    settled = final_arms(data, 5)
+    first = settled["first"]
+    at_zero = sum(r.optimal_actions[-1] == 0 for r in data["first"])
+    assert first.counts == [8, 0, 0, 0, 0] and first.on_best == at_zero < 8 and first.runs == 8
+    assert sum(settled["ucb"].counts) == 8
+    md = render_markdown([analyse(out)], tmp_path / "r.md")
+    assert "Arm played most in the last 5 rounds" in md and f"| first | 8 | 0 | 0 | 0 | 0 | {at_zero} of 8 |" in md
+    assert main(["summary", str(out)]) == 0
+    assert f"first: arm played most in the last 5 rounds -- arm 0: 8 (on the best arm in {at_zero} of 8" \
+        in capsys.readouterr().out
+
+
+def test_a_tie_in_the_last_rounds_goes_to_the_arm_played_last_not_to_the_first_position():
+    def run(actions, best):
+        n = len(actions)
+        return RunData("r", "a", 0, actions, *[__import__("numpy").zeros(n)] * 3, [best] * n, [{}] * n)
+
+    settled = final_arms({"a": [run([0, 3, 0, 3, 2], 2), run([1, 1, 4, 4, 2], 4), run([0, 0, 0, 1, 1], 0)]}, 5)
+    assert settled["a"].counts == [1, 0, 0, 1, 1] and settled["a"].on_best == 2
+    assert final_arms({"a": [run([0.5, 0.1], 0)]}, 5) == {} and final_arms({"a": [run([0], 0)]}, None) == {}
 
 
 @pytest.mark.slow
