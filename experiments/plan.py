@@ -13,8 +13,9 @@ How the figures are estimated:
   summaries do not), summed over the horizon. Scripted answers are the first allowed choice, or empty text where
   the answer is free-form (tours, parameter vectors): there the history the probe sees stays short, and the
   prompt tokens are a lower bound.
-- Every run takes ``horizon`` steps (an ``evaluations`` budget may stop optimisation runs earlier: an upper
-  bound on steps).
+- Every run takes ``horizon`` steps; with an ``evaluations`` budget, a run of an agent that evaluates
+  ``n_proposals`` solutions per step (LLM optimisers) takes ``ceil(evaluations / n_proposals)`` steps, a baseline
+  ``evaluations`` (at most ``horizon``; invalid proposals, which add steps, are not counted).
 - A run's requests per step are those of the probe's steps (retries of invalid answers are not counted).
 - A generated candidate pool (``pool: {n_desc, n_instr}``) costs one request per candidate per agent (pools are
   cached on disk and shared by seeds).
@@ -120,13 +121,24 @@ def _sum_linear(first: float, slope: float, n: int) -> float:
     return m * first + slope * m * (m - 1) / 2
 
 
+def run_steps(cfg: ExperimentConfig, agent_cfg: AgentConfig) -> int:
+    """Steps of one run of ``agent_cfg``: ``horizon``, or what its ``evaluations`` budget leaves of it."""
+    if cfg.evaluations is None:
+        return cfg.horizon
+    from expobench.experiments.runner import make_agent_cls
+
+    params = make_agent_cls(agent_cfg.kind).Params(**agent_cfg.params)
+    per_step = int(getattr(params, "n_proposals", 1))
+    return min(cfg.horizon, math.ceil(cfg.evaluations / per_step))
+
+
 def agent_cost(cfg: ExperimentConfig, agent_cfg: AgentConfig, probe_steps: int = 4) -> AgentCost:
     """The cost of one agent's runs (see the module docstring)."""
     from expobench.experiments.runner import make_agent_cls
 
     runs = len(cfg.seeds)
     cost = AgentCost(agent_cfg.name, runs)
-    steps = cfg.horizon
+    steps = run_steps(cfg, agent_cfg)
     opt = agent_cfg.optimizer
     if opt is not None and opt.kind in FIT_KINDS:
         cost.fits = runs * steps
@@ -162,7 +174,7 @@ def plan(cfg: ExperimentConfig, *, tokens_per_s: float = MEASURED_GEN_TOKENS_PER
     config's Ray workers, 1 for the local executor."""
     if workers is None:
         workers = cfg.executor.workers if cfg.executor.kind != "local" else 1
-    p = Plan(cfg.name, len(cfg.agents) * len(cfg.seeds), len(cfg.agents) * len(cfg.seeds) * cfg.horizon)
+    p = Plan(cfg.name, len(cfg.agents) * len(cfg.seeds), len(cfg.seeds) * sum(run_steps(cfg, a) for a in cfg.agents))
     for agent_cfg in cfg.agents:
         c = agent_cost(cfg, agent_cfg, probe_steps)
         p.agents.append(c)
