@@ -265,7 +265,7 @@ def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> No
     from rich.console import Console
     from rich.table import Table
 
-    from expobench.experiments.metrics import METRICS, metric_for
+    from expobench.experiments.metrics import METRICS, budget_warning, metric_for
 
     runs = store.runs()
     spec = metric_for(runs[0]["env_id"], store) if runs else METRICS["cumulative_regret"]
@@ -285,6 +285,9 @@ def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> No
         console = Console(width=160)
     console.print(table)
     _print_positions(data, console, store.get_meta("n_actions") if metric == "cumulative_regret" else None)
+    cut = budget_warning(spec, data)
+    if cut:
+        console.print(f"[bold yellow]warning:[/] {cut}", highlight=False)
     _print_comparisons(store, data, console, metric, detect)
 
 

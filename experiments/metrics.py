@@ -270,6 +270,28 @@ def position_warning(data: dict[str, list[RunData]]) -> str | None:
             "well without learning; leave the env's best_arm unset to draw the position per seed")
 
 
+def budget_warning(spec: MetricSpec, data: dict[str, list[RunData]]) -> str | None:
+    """A warning when agents are read at fewer evaluations than some of them made: on the evaluation axis the
+    comparison is at the fewest evaluations any run reached, so without an ``evaluations`` budget an agent that
+    evaluates several solutions per step is cut to a one-per-step baseline's count."""
+    if spec.axis != "evaluation":
+        return None
+    common = spec.common_length(r for rs in data.values() for r in rs)
+    made = {agent: min(spec.length(r) for r in rs) for agent, rs in data.items()
+            if rs and not any(r.terminated for r in rs)}
+    if not made or max(made.values()) <= common:
+        return None
+    fewest, most = min(made, key=made.__getitem__), max(made, key=made.__getitem__)
+    return (f"agents are compared at {common - 1} evaluations after the initial design, the fewest any run made "
+            f"({fewest}); {most}'s runs made at least {made[most] - 1}, and what they found later is not counted: "
+            "set the config's `evaluations` to give every agent the same budget")
+
+
+def experiment_warnings(spec: MetricSpec, data: dict[str, list[RunData]]) -> list[str]:
+    """Every warning about how an experiment's agents are compared (best-arm position, evaluation budgets)."""
+    return [w for w in (position_warning(data), budget_warning(spec, data)) if w]
+
+
 def regret_by_position(data: dict[str, list[RunData]]) -> dict[str, dict[int, tuple[float, int]]]:
     """Final cumulative regret per agent and best-arm position: ``{agent: {position: (mean, runs)}}``; empty
     unless the stationary bandit runs put the best arm at more than one position."""

@@ -30,10 +30,10 @@ from expobench.experiments.comparisons import (
 from expobench.experiments.metrics import (
     AgentSummary,
     FinalArms,
+    experiment_warnings,
     final_arms,
     load_runs,
     metric_for,
-    position_warning,
     regret_by_position,
     summarize,
 )
@@ -75,11 +75,11 @@ def analyse(out: Path, pairs: list[tuple[str, str]] | None = None) -> Experiment
         best = optimiser_best_prompts(store, data)
         plots = plot_all(store, data)
         requested = compare_pairs(store, pairs or [], data)
-        warning = position_warning(data)
+        notes = experiment_warnings(spec, data)
         wall = store.get_meta("wall_s")
         settled = final_arms(data, store.get_meta("n_actions")) if spec.name == "cumulative_regret" else {}
         return ExperimentReport(store.get_meta("name", out.name), out, env_id, spec.label, summaries, usage,
-                                comparisons, best, plots, requested, [warning] if warning else [],
+                                comparisons, best, plots, requested, notes,
                                 regret_by_position(data), None if wall is None else float(wall), settled)
     finally:
         store.close()
