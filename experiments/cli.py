@@ -265,7 +265,7 @@ def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> No
     from rich.console import Console
     from rich.table import Table
 
-    from expobench.experiments.metrics import METRICS, budget_warning, metric_for
+    from expobench.experiments.metrics import METRICS, experiment_warnings, metric_for
 
     runs = store.runs()
     spec = metric_for(runs[0]["env_id"], store) if runs else METRICS["cumulative_regret"]
@@ -284,21 +284,17 @@ def _print_summary(store: Any, as_json: bool, detect: float | None = None) -> No
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
+    for warning in experiment_warnings(spec, data):
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     _print_positions(data, console, store.get_meta("n_actions") if metric == "cumulative_regret" else None)
-    cut = budget_warning(spec, data)
-    if cut:
-        console.print(f"[bold yellow]warning:[/] {cut}", highlight=False)
     _print_comparisons(store, data, console, metric, detect)
 
 
 def _print_positions(data: dict[str, Any], console: Any, n_arms: int | None) -> None:
-    """The best-arm position warning, or the final regret by best-arm position when positions vary; on bandit
-    tasks, the arm each agent's runs settled on."""
-    from expobench.experiments.metrics import final_arms, position_warning, regret_by_position
+    """The final regret by best-arm position when positions vary; on bandit tasks, the arm each agent's runs
+    settled on."""
+    from expobench.experiments.metrics import final_arms, regret_by_position
 
-    warning = position_warning(data)
-    if warning:
-        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     for agent, by in regret_by_position(data).items():
         cells = ", ".join(f"best arm at {p}: {m:.2f} (n={n})" for p, (m, n) in by.items())
         console.print(f"{agent}: final regret by best-arm position -- {cells}", highlight=False, markup=False)

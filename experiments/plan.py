@@ -54,6 +54,7 @@ class AgentCost:
 
     agent: str
     runs: int
+    steps: int = 0
     requests: int = 0
     prompt_tokens: float = 0.0
     generated_tokens: float = 0.0
@@ -137,8 +138,8 @@ def agent_cost(cfg: ExperimentConfig, agent_cfg: AgentConfig, probe_steps: int =
     from expobench.experiments.runner import make_agent_cls
 
     runs = len(cfg.seeds)
-    cost = AgentCost(agent_cfg.name, runs)
     steps = run_steps(cfg, agent_cfg)
+    cost = AgentCost(agent_cfg.name, runs, runs * steps)
     opt = agent_cfg.optimizer
     if opt is not None and opt.kind in FIT_KINDS:
         cost.fits = runs * steps
@@ -174,10 +175,11 @@ def plan(cfg: ExperimentConfig, *, tokens_per_s: float = MEASURED_GEN_TOKENS_PER
     config's Ray workers, 1 for the local executor."""
     if workers is None:
         workers = cfg.executor.workers if cfg.executor.kind != "local" else 1
-    p = Plan(cfg.name, len(cfg.agents) * len(cfg.seeds), len(cfg.seeds) * sum(run_steps(cfg, a) for a in cfg.agents))
+    p = Plan(cfg.name, len(cfg.agents) * len(cfg.seeds), 0)
     for agent_cfg in cfg.agents:
         c = agent_cost(cfg, agent_cfg, probe_steps)
         p.agents.append(c)
+        p.steps += c.steps
         p.requests += c.requests
         p.prompt_tokens += c.prompt_tokens
         p.generated_tokens += c.generated_tokens

@@ -19,6 +19,28 @@ def scripted_llm():
     return make
 
 
+@pytest.fixture
+def tsp_with_baseline():
+    """``tsp_with_baseline(out, **fields)``: a TSP-10 experiment over seeds 0 and 1 with nearest neighbour (one tour
+    per step) and OPRO with 4 proposals per step, answered by the scripted backend with valid, distinct tours;
+    ``fields`` (``horizon``, ``evaluations``) are added to the config."""
+    import itertools
+
+    from expobench.experiments.config import parse_config
+
+    tours = [f"<trace>{','.join(map(str, (0, *p)))}</trace>"
+             for p in itertools.islice(itertools.permutations(range(1, 10)), 0, 400, 7)]
+
+    def make(out, **fields):
+        return parse_config({"name": "t", "env": {"id": "expobench/TSP-10-v0"}, "seeds": [0, 1], "out": str(out),
+                             "agents": [{"name": "nn", "kind": "tsp_nearest_neighbour"},
+                                        {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 4}}],
+                             "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": tours}},
+                             **fields})
+
+    return make
+
+
 def pytest_configure(config):
     """Under pytest-xdist, each worker gets its share of the cores for torch and the embedded engine (two workers
     on two cores would otherwise each start two threads and contend; llama.cpp's spinning threads suffer most)."""

@@ -50,18 +50,10 @@ def test_plan_counts_the_requests_a_run_makes_and_tokens_from_rendered_prompts(t
         assert p.wall_s == (p.prompt_tokens / 1000 + p.generated_tokens / 100) / 2
 
 
-def test_plan_counts_the_steps_an_evaluation_budget_leaves(tmp_path):
+def test_plan_counts_the_steps_an_evaluation_budget_leaves(tmp_path, tsp_with_baseline):
     """With `evaluations`, an LLM optimiser with 4 proposals per step stops after a quarter of the baseline's steps;
     the plan counts the steps and requests the run makes, not `horizon` of each."""
-    import itertools
-
-    tours = [f"<trace>{','.join(map(str, (0, *p)))}</trace>"
-             for p in itertools.islice(itertools.permutations(range(1, 10)), 0, 400, 7)]
-    cfg = parse_config({"name": "p", "env": {"id": "expobench/TSP-10-v0"}, "horizon": 12, "evaluations": 12,
-                        "seeds": [0, 1], "out": str(tmp_path / "o"),
-                        "agents": [{"name": "nn", "kind": "tsp_nearest_neighbour"},
-                                   {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 4}}],
-                        "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": tours}}})
+    cfg = tsp_with_baseline(tmp_path / "o", horizon=12, evaluations=12)
     p = plan(cfg, fit_s=0.0)
     run_experiment(cfg, progress=False).close()
     db = sqlite3.connect(tmp_path / "o" / "runs.sqlite")

@@ -247,28 +247,17 @@ def test_markdown_report_renders_llm_written_prompts_inert(tmp_path):
     assert "<script>" not in md
 
 
-def _tsp(out, **budget):
-    import itertools
-
-    tours = [f"<trace>{','.join(map(str, (0, *p)))}</trace>"
-             for p in itertools.islice(itertools.permutations(range(1, 10)), 0, 400, 7)]
-    return parse_config({"name": "t", "env": {"id": "expobench/TSP-10-v0"}, "seeds": [0, 1], "out": str(out),
-                         "agents": [{"name": "nn", "kind": "tsp_nearest_neighbour"},
-                                    {"name": "opro", "kind": "llm_opro", "params": {"n_proposals": 4}}],
-                         "llm": {"backend": "scripted", "policy": "fixed", "policy_args": {"texts": tours}},
-                         **budget})
-
-
-def test_summary_and_report_warn_when_an_agent_is_cut_to_another_agents_evaluations(tmp_path, capsys):
+def test_summary_and_report_warn_when_an_agent_is_cut_to_another_agents_evaluations(tmp_path, capsys,
+                                                                                    tsp_with_baseline):
     """Without an evaluation budget, 3 steps of 4 proposals are read at the baseline's 3 evaluations: the reader
     is told; with `evaluations` every agent makes 12 and nothing is said."""
-    run_experiment(_tsp(tmp_path / "cut", horizon=3), progress=False).close()
+    run_experiment(tsp_with_baseline(tmp_path / "cut", horizon=3), progress=False).close()
     assert main(["summary", str(tmp_path / "cut")]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "compared at 3 evaluations" in out and "opro's runs made at least 12" in out
     assert any("`evaluations`" in w for w in analyse(tmp_path / "cut").notes)
 
-    run_experiment(_tsp(tmp_path / "equal", horizon=12, evaluations=12), progress=False).close()
+    run_experiment(tsp_with_baseline(tmp_path / "equal", horizon=12, evaluations=12), progress=False).close()
     assert main(["summary", str(tmp_path / "equal")]) == 0
     assert "evaluations after the initial design" not in capsys.readouterr().out
     assert analyse(tmp_path / "equal").notes == []
