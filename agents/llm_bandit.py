@@ -67,6 +67,7 @@ class LLMBanditAgent(LLMAgent):
             natural = bt.arm_names(self.design.scenario, self.n_arms)
             self.design = bt.Design(self.params.design, tuple(natural[j] for j in self.rng.permutation(self.n_arms)))
         self.names = self.design.names(self.n_arms)
+        self.stationary = bool(env.metadata.get("expobench.stationary", True))
         fb = self.params.fallback
         if isinstance(fb, int) and not 0 <= fb < self.n_arms:
             raise ValueError(f"fallback arm {fb} outside [0, {self.n_arms})")
@@ -74,7 +75,7 @@ class LLMBanditAgent(LLMAgent):
         self.rewards: list[float] = []
 
     def base_meta_prompt(self) -> MetaPrompt:
-        return MetaPrompt(bt.task_description(self.design, self.n_arms, self.horizon),
+        return MetaPrompt(bt.task_description(self.design, self.n_arms, self.horizon, self.stationary),
                           bt.meta_instruction(self.design, self.n_arms))
 
     def proposal_context(self) -> ProposalContext:

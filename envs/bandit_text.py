@@ -85,24 +85,28 @@ def _noun(design: Design, plural: bool = False) -> str:
     return base + ("s" if plural else "")
 
 
-def task_description(design: Design, n_arms: int, horizon: int) -> str:
-    """D: scenario and framing."""
+def task_description(design: Design, n_arms: int, horizon: int, stationary: bool = True) -> str:
+    """D: scenario and framing. ``stationary=False`` (the env's ``expobench.stationary``) says that the rewards'
+    probabilities can change over time instead of calling them fixed."""
     names = ", ".join(design.names(n_arms))
+    fixed = "fixed " if stationary else ""
+    changing = "" if stationary else " and can change over time"
     if design.scenario == "B":
         who = "You are a bandit algorithm in a room" if design.suggestive else "You are in a room"
         text = (
             f"{who} with {n_arms} buttons labeled {names}. Pressing a button pays a reward of 0 or 1, drawn from "
-            f"that button's own fixed probability, which you do not know; the probabilities may differ between "
-            f"buttons. You have {horizon} rounds; in each round you press one button and receive its reward. Your "
-            f"goal is to collect as much total reward as possible over the {horizon} rounds."
+            f"that button's own {fixed}probability, which you do not know; the probabilities may differ between "
+            f"buttons{changing}. You have {horizon} rounds; in each round you press one button and receive its "
+            f"reward. Your goal is to collect as much total reward as possible over the {horizon} rounds."
         )
     else:
         who = "You are a bandit algorithm acting as a" if design.suggestive else "You are a"
         text = (
             f"{who} recommendation engine that picks which advertisement to show to each visitor of a web page. "
             f"There are {n_arms} advertisements, named {names}. After you show one, you see whether the visitor "
-            f"clicked it (reward 1) or not (reward 0); each advertisement has its own fixed click rate, which you "
-            f"do not know. You will serve {horizon} visitors, and your goal is to get as many clicks as possible."
+            f"clicked it (reward 1) or not (reward 0); each advertisement has its own {fixed}click rate, which you "
+            f"do not know{changing and ' and which can change over time'}. You will serve {horizon} visitors, and "
+            f"your goal is to get as many clicks as possible."
         )
     if design.suggestive:
         text += (

@@ -36,7 +36,9 @@ class MeansBandit(gym.Env):
         horizon: rounds per episode (``truncated`` afterwards); ``None`` for no limit.
     """
 
-    metadata = {"render_modes": [], "expobench.metric": "cumulative_regret"}  # headline metric (experiments.metrics)
+    # headline metric (experiments.metrics); "expobench.stationary": whether the arm means stay fixed over an
+    # episode, which the bandit task text states (a task text must not tell an agent the means are fixed when not)
+    metadata = {"render_modes": [], "expobench.metric": "cumulative_regret", "expobench.stationary": True}
 
     def __init__(
         self,
@@ -199,6 +201,8 @@ class PiecewiseStationaryBandit(TwoLevelStart):
     (explicit round indices) overrides ``period``.
     """
 
+    metadata = {**MeansBandit.metadata, "expobench.stationary": False}
+
     def __init__(
         self,
         means: list[float] | None = None,
@@ -236,6 +240,8 @@ class DriftingBandit(TwoLevelStart):
 
     They start at ``means``, else at the hard two-level instance (K = 5, Δ = 0.2) with its best arm at ``best_arm``
     (drawn per seed by default: see :class:`TwoLevelStart`)."""
+
+    metadata = {**MeansBandit.metadata, "expobench.stationary": False}
 
     def __init__(
         self,

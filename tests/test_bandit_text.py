@@ -44,6 +44,21 @@ def test_rendering_matches_golden_file(code):
     assert text == path.read_text()
 
 
+
+@pytest.mark.parametrize("env_id", ["expobench/MAB-hard-changepoint-v0", "expobench/MAB-hard-drift-v0"])
+@pytest.mark.parametrize("code", ["BSSN0", "ASSND"])
+def test_non_stationary_env_is_not_described_as_fixed(env_id, code):
+    """A drifting or switching bandit's task text must not tell the agent that the probabilities are fixed; the
+    env declares it (metadata ``expobench.stationary``), through Gymnasium's wrappers."""
+    agent = LLMBanditAgent(LLMBanditParams(design=code))
+    agent.horizon = 100
+    agent.task_reset(gym.make(env_id))
+    d = agent.base_meta_prompt().description
+    assert "fixed" not in d and "can change over time" in d
+    agent.task_reset(gym.make("expobench/MAB-hard-v0"))
+    d = agent.base_meta_prompt().description
+    assert "fixed" in d and "change over time" not in d
+
 def test_design_space_has_all_factor_combinations():
     designs = bt.all_designs()
     assert len(designs) == 2 * 2 * 2 * 3 * 3 == len(set(designs))
