@@ -56,7 +56,7 @@ def metric_figure(store: RunStore, data: dict[str, list[RunData]] | None = None)
         ax.axvline(budget, color="0.4", linestyle="--", linewidth=1, label=f"compared at {budget} evaluations")
     name = store.get_meta("name", store.out.name)
     ax.set(xlabel=spec.axis_label, ylabel=f"{spec.label}\n(mean ± s.e. band over n runs)",
-           title=f"{name}: {spec.label} (mean ± s.e.)")
+           title=f"{name}\n{spec.label} (mean ± s.e.)")  # two lines: a long run name fits
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
