@@ -90,7 +90,8 @@ def task_description(design: Design, n_arms: int, horizon: int, stationary: bool
     probabilities can change over time instead of calling them fixed."""
     names = ", ".join(design.names(n_arms))
     fixed = "fixed " if stationary else ""
-    changing = "" if stationary else " and can change over time"
+    changing = "" if stationary else " and can change over time"  # follows "may differ between buttons"
+    rate_changing = "" if stationary else " and which can change over time"  # follows "which you do not know"
     if design.scenario == "B":
         who = "You are a bandit algorithm in a room" if design.suggestive else "You are in a room"
         text = (
@@ -105,7 +106,7 @@ def task_description(design: Design, n_arms: int, horizon: int, stationary: bool
             f"{who} recommendation engine that picks which advertisement to show to each visitor of a web page. "
             f"There are {n_arms} advertisements, named {names}. After you show one, you see whether the visitor "
             f"clicked it (reward 1) or not (reward 0); each advertisement has its own {fixed}click rate, which you "
-            f"do not know{changing and ' and which can change over time'}. You will serve {horizon} visitors, and "
+            f"do not know{rate_changing}. You will serve {horizon} visitors, and "
             f"your goal is to get as many clicks as possible."
         )
     if design.suggestive:

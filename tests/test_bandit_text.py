@@ -44,7 +44,6 @@ def test_rendering_matches_golden_file(code):
     assert text == path.read_text()
 
 
-
 @pytest.mark.parametrize("env_id", ["expobench/MAB-hard-changepoint-v0", "expobench/MAB-hard-drift-v0"])
 @pytest.mark.parametrize("code", ["BSSN0", "ASSND"])
 def test_non_stationary_env_is_not_described_as_fixed(env_id, code):
@@ -58,6 +57,7 @@ def test_non_stationary_env_is_not_described_as_fixed(env_id, code):
     agent.task_reset(gym.make("expobench/MAB-hard-v0"))
     d = agent.base_meta_prompt().description
     assert "fixed" in d and "change over time" not in d
+
 
 def test_design_space_has_all_factor_combinations():
     designs = bt.all_designs()
